@@ -1,0 +1,5 @@
+"""Tidings: a secure software-update distribution system (see DESIGN.md)."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,69 @@
+"""The catalog's settings, fixed at ``server init`` and stored as ``DATA_DIR/catalog.json``.
+
+The bin layout must never change under a live catalog (devices compute bin names from it), so
+it is written once and read back by every publisher and the service.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from tidings.catalog.layout import BinCounts, CatalogLayout
+from tidings.catalog.repository import ExpiryPolicy
+from tidings.errors import ConfigError
+from tidings.fsutil import atomic_write
+
+FILE_NAME = "catalog.json"
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class CatalogConfig:
+    """Layout and expiry of one catalog."""
+
+    layout: CatalogLayout = field(default_factory=CatalogLayout)
+    expiry: ExpiryPolicy = field(default_factory=ExpiryPolicy)
+
+    def save(self, data_dir: Path) -> None:
+        """Write ``catalog.json`` into ``data_dir``."""
+        c = self.layout.counts
+        doc = {
+            "format": FORMAT,
+            "bins": {
+                "os": c.os,
+                "apps": c.apps,
+                "definitions": c.definitions,
+                "store": c.store,
+                "vendor": c.vendor,
+            },
+            "expiry_seconds": {
+                name: int(getattr(self.expiry, name).total_seconds())
+                for name in ("root", "targets", "definitions", "snapshot", "timestamp")
+            },
+        }
+        atomic_write(data_dir / FILE_NAME, json.dumps(doc, indent=2).encode() + b"\n")
+
+    @classmethod
+    def load(cls, data_dir: Path) -> CatalogConfig:
+        """Read ``catalog.json`` from ``data_dir``.
+
+        Raises:
+            ConfigError: missing or malformed (not a data directory made by ``server init``).
+        """
+        path = data_dir / FILE_NAME
+        try:
+            doc = json.loads(path.read_bytes()[:65536])
+            if doc["format"] != FORMAT:
+                raise ConfigError(f"{path}: unsupported format {doc['format']!r}")
+            bins = {k: (int(v[0]), int(v[1])) for k, v in doc["bins"].items()}
+            expiry = {k: timedelta(seconds=int(v)) for k, v in doc["expiry_seconds"].items()}
+            return cls(CatalogLayout(BinCounts(**bins)), ExpiryPolicy(**expiry))
+        except FileNotFoundError as e:
+            raise ConfigError(
+                f"{data_dir} is not a Tidings data directory: run `tidings server init {data_dir}`"
+            ) from e
+        except (ValueError, KeyError, TypeError, IndexError) as e:
+            raise ConfigError(f"{path} is malformed: {e}") from e

@@ -1,0 +1,130 @@
+"""The content store: payloads kept once, by SHA-256, and linked into the served target tree.
+
+Invariants: a file under ``content/sha256/`` always has the bytes its name says (written to a
+temp file, hashed while copied, fsynced, then renamed); the served tree ``repo/targets/`` only
+holds hard links to such files, named ``<sha256>.<name>`` as TUF consistent snapshots expect,
+so any static web server can serve it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tidings.catalog.piecemap import DEFAULT_PIECE_SIZE, PieceHasher, PieceMap
+from tidings.errors import PayloadError
+from tidings.fsutil import fsync_dir
+
+CHUNK = 1_048_576  # bytes read at a time
+MAX_PAYLOAD_BYTES = 64 * 1024**3  # bytes; larger payloads are refused
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file now held by the content store."""
+
+    sha256: str
+    size: int  # bytes
+    piece_map: PieceMap | None = None
+
+
+class ContentStore:
+    """Content-addressed files under ``root``; safe for concurrent writers."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_of(self, sha256: str) -> Path:
+        """Where the content with this hash lives (it may not exist)."""
+        return self.root / "sha256" / sha256[:2] / sha256
+
+    def add_file(
+        self,
+        source: Path,
+        *,
+        piece_size: int = DEFAULT_PIECE_SIZE,
+        expected_sha256: str | None = None,
+        expected_size: int | None = None,
+    ) -> StoredFile:
+        """Copy ``source`` in, hashing it and building its piece map in the same pass.
+
+        Raises:
+            PayloadError: unreadable, too large, or not the size/hash the author gave.
+        """
+        hasher = PieceHasher(piece_size)
+        tmp = self._temp()
+        try:
+            with source.open("rb") as src, tmp.open("wb") as dst:
+                while chunk := src.read(CHUNK):
+                    hasher.update(chunk)
+                    dst.write(chunk)
+                    if dst.tell() > MAX_PAYLOAD_BYTES:
+                        raise PayloadError(f"{source.name}: larger than {MAX_PAYLOAD_BYTES} bytes")
+                dst.flush()
+                os.fsync(dst.fileno())
+            sha256, piece_map = hasher.finish()
+            _check_expected(source.name, sha256, piece_map.length, expected_sha256, expected_size)
+            self._commit(tmp, sha256)
+        except OSError as e:
+            raise PayloadError(f"{source.name}: cannot read payload ({e.strerror})") from e
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        return StoredFile(sha256, piece_map.length, piece_map)
+
+    def add_bytes(self, data: bytes, sha256: str) -> StoredFile:
+        """Store small generated content (manifests, piece maps) whose hash is known."""
+        final = self.path_of(sha256)
+        if not final.exists():
+            tmp = self._temp()
+            try:
+                with tmp.open("wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                self._commit(tmp, sha256)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+        return StoredFile(sha256, len(data))
+
+    def link(self, sha256: str, dest: Path) -> None:
+        """Make ``dest`` (in the served tree) show the content ``sha256``; idempotent."""
+        if dest.exists():
+            return
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.link")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        try:
+            os.link(self.path_of(sha256), tmp)
+        except OSError:  # another filesystem: fall back to a copy
+            shutil.copyfile(self.path_of(sha256), tmp)
+        os.replace(tmp, dest)
+
+    def _temp(self) -> Path:
+        tmp_dir = self.root / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=tmp_dir, suffix=".part")
+        os.close(fd)
+        return Path(name)
+
+    def _commit(self, tmp: Path, sha256: str) -> None:
+        final = self.path_of(sha256)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, final)
+        fsync_dir(final.parent)
+
+
+def _check_expected(
+    name: str, sha256: str, size: int, expected_sha256: str | None, expected_size: int | None
+) -> None:
+    if expected_size is not None and size != expected_size:
+        raise PayloadError(f"{name}: size is {size} bytes, the manifest says {expected_size}")
+    if expected_sha256 is not None and sha256 != expected_sha256.lower():
+        raise PayloadError(f"{name}: sha256 is {sha256}, the manifest says {expected_sha256}")

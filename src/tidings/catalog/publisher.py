@@ -1,0 +1,295 @@
+"""Publishing: put update revisions into the catalog, revoke them, keep online roles fresh.
+
+Payloads are hashed and stored before the publish lock is taken (content-addressed, so
+concurrent publishers cannot collide); the metadata change itself is one repository commit
+under the lock (see repository.py for the atomicity argument).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+
+from tidings.catalog.config import CatalogConfig
+from tidings.catalog.content import ContentStore
+from tidings.catalog.create import add_bins
+from tidings.catalog.delegation import delegate
+from tidings.catalog.entries import (
+    CUSTOM_KEY,
+    StagedPayload,
+    build_entries,
+    manifest_document,
+)
+from tidings.catalog.index import bins_for
+from tidings.catalog.keys import KeyStore
+from tidings.catalog.layout import Bin
+from tidings.catalog.lookup import Located, Lookup
+from tidings.catalog.repository import Repository, Session
+from tidings.clock import Clock, SystemClock
+from tidings.errors import CatalogError
+from tidings.manifest import AuthoredManifest, PayloadFile, UpdateManifest
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An update revision whose files are in the content store, ready to be committed."""
+
+    manifest: UpdateManifest
+    document: bytes  # the manifest target's bytes
+    document_sha256: str
+    payloads: tuple[StagedPayload, ...]
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What one publish did to one update."""
+
+    update_id: str
+    revision: int
+    bins: tuple[str, ...]
+    previous_revision: int | None
+    unchanged: bool = False  # the same revision with the same content was already published
+
+
+class Publisher:
+    """Publishing operations on one data directory."""
+
+    def __init__(self, data_dir: Path, *, clock: Clock | None = None) -> None:
+        self.data_dir = data_dir
+        self.config = CatalogConfig.load(data_dir)
+        self.layout = self.config.layout
+        self.keys = KeyStore(data_dir / "keys")
+        self.repo = Repository(
+            data_dir, keys=self.keys, clock=clock or SystemClock(), expiry=self.config.expiry
+        )
+        self.content = ContentStore(data_dir / "content")
+
+    def prepare(self, authored: AuthoredManifest) -> Prepared:
+        """Hash and store the payloads and the manifest document (no lock needed).
+
+        Raises:
+            PayloadError: a payload is unreadable or not what the manifest says.
+        """
+        staged: list[StagedPayload] = []
+        for src in authored.payload_sources:
+            stored = self.content.add_file(
+                src.path,
+                piece_size=src.piece_size,
+                expected_sha256=src.sha256,
+                expected_size=src.size,
+            )
+            assert stored.piece_map is not None
+            map_bytes = stored.piece_map.to_bytes()
+            map_sha = hashlib.sha256(map_bytes).hexdigest()
+            self.content.add_bytes(map_bytes, map_sha)
+            staged.append(
+                StagedPayload(
+                    src.name, stored.sha256, stored.size, src.piece_size, map_sha, len(map_bytes)
+                )
+            )
+        payload_files = tuple(
+            PayloadFile(
+                name=p.name,
+                size=p.size,
+                sha256=p.sha256,
+                piece_size=p.piece_size,
+                piece_map_sha256=p.piece_map_sha256,
+                piece_map_size=p.piece_map_size,
+            )
+            for p in staged
+        )
+        manifest = replace(authored.manifest, payloads=payload_files)
+        document = manifest_document(manifest)
+        doc_sha = hashlib.sha256(document).hexdigest()
+        self.content.add_bytes(document, doc_sha)
+        return Prepared(manifest, document, doc_sha, tuple(staged))
+
+    def publish(self, authored: AuthoredManifest) -> PublishResult:
+        """Publish one update revision (new update, new revision, or superseding update)."""
+        return self.publish_many([authored])[0]
+
+    def publish_many(
+        self, items: Sequence[AuthoredManifest], *, progress: Progress | None = None
+    ) -> list[PublishResult]:
+        """Publish several update revisions in one atomic commit.
+
+        Raises:
+            CatalogError: a revision is not newer than the published one, or an id repeats.
+            PayloadError: a payload is unreadable or not what its manifest says.
+        """
+        prepared = []
+        for done, item in enumerate(items, 1):
+            prepared.append(self.prepare(item))
+            if progress:
+                progress(done, len(items))
+        return self.commit_prepared(prepared)
+
+    def commit_prepared(self, prepared: Sequence[Prepared]) -> list[PublishResult]:
+        """Commit already prepared update revisions in one atomic change."""
+        ids = [p.manifest.id for p in prepared]
+        if len(set(ids)) != len(ids):
+            raise CatalogError("the same update id appears twice in one publish")
+        with self.repo.lock():
+            session = self.repo.open()
+            lookup = self._lookup(session)
+            try:
+                results, rows = [], []
+                for p in prepared:
+                    result, row = self._apply(session, lookup.get(p.manifest.id), p)
+                    results.append(result)
+                    if row is not None:
+                        rows.append(row)
+                if session.changed:
+                    self.repo.commit(session)
+                    lookup.record(rows, session.snapshot.signed.version)
+                return results
+            finally:
+                lookup.close()
+
+    def revoke(self, update_id: str) -> Located:
+        """Withdraw an update: devices are no longer offered it (expire/revoke).
+
+        Raises:
+            CatalogError: no such published update.
+        """
+        with self.repo.lock():
+            session = self.repo.open()
+            lookup = self._lookup(session)
+            try:
+                located = lookup.get(update_id.lower())
+                if located is None or located.state != "published":
+                    raise CatalogError(f"no published update {update_id}")
+                self._remove(session, located)
+                self.repo.commit(session)
+                revoked = replace(located, state="revoked")
+                lookup.record([revoked], session.snapshot.signed.version)
+                return revoked
+            finally:
+                lookup.close()
+
+    def updates(self) -> list[Located]:
+        """Every update the catalog knows, published or revoked."""
+        with self.repo.lock():
+            session = self.repo.open()
+            lookup = self._lookup(session)
+            try:
+                return list(lookup.all())
+            finally:
+                lookup.close()
+
+    def refresh_online(self, *, margin: float = 0.5) -> list[str]:
+        """Re-sign timestamp (and snapshot) once less than ``margin`` of their life is left.
+
+        Returns the roles re-signed. The service calls this on a schedule with online keys only.
+        """
+        now = self.repo.clock.now()
+        expiry = self.config.expiry
+        with self.repo.lock():
+            session = self.repo.open()
+            snap_due = _due(session.snapshot.signed.expires - now, expiry.snapshot, margin)
+            ts_due = _due(session.timestamp.signed.expires - now, expiry.timestamp, margin)
+            if not (snap_due or ts_due):
+                return []
+            self.repo.refresh_timestamp(session, with_snapshot=snap_due)
+            return ["snapshot", "timestamp"] if snap_due else ["timestamp"]
+
+    def _apply(
+        self, session: Session, prev: Located | None, p: Prepared
+    ) -> tuple[PublishResult, Located | None]:
+        m = p.manifest
+        if prev is not None:
+            if prev.revision == m.revision and prev.manifest_sha256 == p.document_sha256:
+                if prev.state == "published":
+                    bins = prev.bins
+                    return PublishResult(m.id, m.revision, bins, prev.revision, True), None
+            if prev.revision >= m.revision:
+                raise CatalogError(
+                    f"update {m.id} revision {prev.revision} is already published: "
+                    f"give this one revision {prev.revision + 1} or higher"
+                )
+            if prev.state == "published":
+                self._remove(session, prev)
+        bins = bins_for(m, self.layout)
+        if not bins:
+            raise CatalogError(f"update {m.id}: its applicability gives no index key")
+        self._ensure_bins(session, bins)
+        for role, targets in build_entries(m, p.document, bins, list(p.payloads)).items():
+            signed = session.edit(role)
+            for target in targets:
+                signed.targets[target.path] = target
+                self._link(target.path, target.hashes["sha256"])
+        row = Located(
+            m.id, m.revision, m.kind.value, m.title, tuple(b.role for b in bins),
+            p.document_sha256, "published",
+        )
+        previous = prev.revision if prev else None
+        return PublishResult(m.id, m.revision, row.bins, previous), row
+
+    def _link(self, target_path: str, sha256: str) -> None:
+        directory, _, name = target_path.rpartition("/")
+        self.content.link(sha256, self.repo.targets_dir / directory / f"{sha256}.{name}")
+
+    def _ensure_bins(self, session: Session, bins: list[Bin]) -> None:
+        for family in dict.fromkeys(b.family for b in bins):
+            if session.has_role(family):
+                continue
+            if not self.keys.has(family):
+                self.keys.generate(family)
+            drivers = session.edit("drivers")
+            delegate(
+                drivers,
+                family,
+                self.keys.public_keys(family),
+                self.layout.vendor_paths(family.split(".", 1)[1]),
+            )
+            family_md = session.add_role(family)
+            add_bins(session, family_md, family, self.keys, self.layout)
+
+    @staticmethod
+    def _remove(session: Session, located: Located) -> None:
+        marker = f"/{located.id}."
+        for role in located.bins:
+            signed = session.edit(role)
+            for path in [p for p in signed.targets if marker in p]:
+                del signed.targets[path]
+
+    def _lookup(self, session: Session) -> Lookup:
+        lookup = Lookup(self.data_dir / "catalog.db")
+        version = session.snapshot.signed.version
+        if lookup.snapshot_version() != version:
+            lookup.replace_all(_scan_catalog(session), version)
+        return lookup
+
+
+def _scan_catalog(session: Session) -> list[Located]:
+    """Rebuild the lookup table from the signed metadata (after a crash or on first use)."""
+    found: dict[str, Located] = {}
+    for meta_name in session.snapshot.signed.meta:
+        role = meta_name.removesuffix(".json")
+        if role.count(".") < 2:  # only bins hold entries
+            continue
+        for path, target in session.role(role).signed.targets.items():
+            if not path.endswith(".manifest.json"):
+                continue
+            custom = target.custom.get(CUSTOM_KEY, {})
+            doc = custom.get("manifest", {})
+            home = custom.get("payload_dir", "") == path.rsplit("/", 1)[0]
+            uid = str(doc.get("id", ""))
+            prev = found.get(uid)
+            bins = (prev.bins if prev else ()) + (role,)
+            if home:
+                bins = (role, *(b for b in bins if b != role))
+            found[uid] = Located(
+                uid, int(doc.get("revision", 0)), str(doc.get("kind", "")),
+                str(doc.get("title", "")), bins, target.hashes["sha256"], "published",
+            )
+    return list(found.values())
+
+
+def _due(left: timedelta, period: timedelta, margin: float) -> bool:
+    return left < period * margin

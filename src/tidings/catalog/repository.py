@@ -1,0 +1,263 @@
+"""The TUF repository on disk: load the committed state, change roles, commit atomically.
+
+Layout (docs/catalog.md): ``repo/metadata/`` holds ``N.root.json`` (plus ``root.json``, the
+newest), ``N.<role>.json`` for snapshot and every targets role, and ``timestamp.json``.
+
+Atomicity invariant (DESIGN.md §3): versioned files are immutable once referenced, and the only
+file ever replaced in place is ``timestamp.json``. A commit writes and fsyncs every new versioned
+file first and replaces ``timestamp.json`` last, so a reader at any moment sees the old complete
+catalog or the new one, and kill -9 at any point leaves the old catalog valid (at worst with
+unreferenced files that the next commit overwrites). Writers are serialized by ``publish.lock``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tuf.api.exceptions import RepositoryError
+from tuf.api.metadata import (
+    MetaFile,
+    Metadata,
+    Root,
+    Snapshot,
+    Targets,
+    Timestamp,
+)
+from tuf.api.serialization import DeserializationError
+from tuf.api.serialization.json import JSONSerializer
+
+from tidings.catalog.keys import KeyStore
+from tidings.clock import Clock
+from tidings.errors import CatalogError, RollbackError
+from tidings.fsutil import atomic_write, file_lock, fsync_dir
+
+SERIALIZER = JSONSerializer(compact=True)
+MAX_METADATA_BYTES = 64 * 1024**2  # bytes; the writer refuses to read anything larger
+TOP_ROLES = ("root", "timestamp", "snapshot", "targets")
+
+
+@dataclass(frozen=True)
+class ExpiryPolicy:
+    """How long each role's signature stays valid."""
+
+    root: timedelta = timedelta(days=365)
+    targets: timedelta = timedelta(days=365)  # targets, kind, vendor and bin roles
+    definitions: timedelta = timedelta(days=14)  # definitions and its bins: short, frequent
+    snapshot: timedelta = timedelta(days=7)
+    timestamp: timedelta = timedelta(days=1)
+
+    def for_role(self, role: str) -> timedelta:
+        """The validity period of ``role``."""
+        if role in ("root", "snapshot", "timestamp"):
+            period: timedelta = getattr(self, role)
+            return period
+        if role == "definitions" or role.startswith("definitions."):
+            return self.definitions
+        return self.targets
+
+
+@dataclass
+class _Loaded:
+    md: Metadata[Targets]
+    dirty: bool = False
+    new: bool = False  # created in this session: written as version 1, not bumped
+
+
+@dataclass
+class Session:
+    """The committed catalog as loaded under the publish lock, plus pending changes."""
+
+    repo: Repository
+    root: Metadata[Root]
+    snapshot: Metadata[Snapshot]
+    timestamp: Metadata[Timestamp]
+    initial: bool = False  # a brand-new catalog: root, snapshot and timestamp are version 1
+    _roles: dict[str, _Loaded] = field(default_factory=dict)
+    _root_dirty: bool = False
+
+    def role(self, name: str) -> Metadata[Targets]:
+        """A targets role as committed (or as changed so far in this session).
+
+        Raises:
+            CatalogError: the role is not in the snapshot or its file is damaged.
+        """
+        if name not in self._roles:
+            meta = self.snapshot.signed.meta.get(f"{name}.json")
+            if meta is None:
+                raise CatalogError(f"role {name!r} is not in the catalog")
+            path = self.repo.metadata_dir / f"{meta.version}.{name}.json"
+            self._roles[name] = _Loaded(self.repo.read_metadata(path, Targets))
+        return self._roles[name].md
+
+    def has_role(self, name: str) -> bool:
+        """Whether ``name`` is in the catalog (committed or added in this session)."""
+        return name in self._roles or f"{name}.json" in self.snapshot.signed.meta
+
+    def edit(self, name: str) -> Targets:
+        """The signed part of a role, marked to be re-signed on commit."""
+        md = self.role(name)
+        self._roles[name].dirty = True
+        return md.signed
+
+    def add_role(self, name: str) -> Targets:
+        """A new, empty targets role, to be written as version 1 on commit."""
+        if self.has_role(name):
+            raise CatalogError(f"role {name!r} already exists")
+        md = Metadata(Targets(version=1, expires=self.repo.clock.now()))
+        self._roles[name] = _Loaded(md, dirty=True, new=True)
+        return md.signed
+
+    def edit_root(self) -> Root:
+        """The signed root, to be written as a new root version on commit."""
+        self._root_dirty = True
+        return self.root.signed
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything would be committed."""
+        return self._root_dirty or any(r.dirty for r in self._roles.values())
+
+    def dirty_roles(self) -> list[str]:
+        """Names of the targets roles changed in this session."""
+        return [name for name, r in self._roles.items() if r.dirty]
+
+
+class Repository:
+    """The TUF repository of one data directory."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        keys: KeyStore,
+        clock: Clock,
+        expiry: ExpiryPolicy | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.metadata_dir = data_dir / "repo" / "metadata"
+        self.targets_dir = data_dir / "repo" / "targets"
+        self.keys = keys
+        self.clock = clock
+        self.expiry = expiry or ExpiryPolicy()
+        self.bytes_written = 0  # metadata bytes written by commits of this object
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Serialize writers across processes (publishers and the service's re-signer)."""
+        with file_lock(self.data_dir / "publish.lock"):
+            yield
+
+    def read_metadata(self, path: Path, kind: type[Any]) -> Metadata[Any]:
+        """Load one of our own metadata files, bounded and type-checked.
+
+        Raises:
+            CatalogError: missing, too large, or not metadata of the expected type.
+        """
+        try:
+            with path.open("rb") as f:
+                data = f.read(MAX_METADATA_BYTES + 1)
+        except FileNotFoundError as e:
+            raise CatalogError(f"{path} is missing: is this a Tidings data directory?") from e
+        if len(data) > MAX_METADATA_BYTES:
+            raise CatalogError(f"{path} is larger than {MAX_METADATA_BYTES} bytes")
+        try:
+            md: Metadata[Any] = Metadata.from_bytes(data)
+        except DeserializationError as e:
+            raise CatalogError(f"{path} is damaged: {e}") from e
+        if not isinstance(md.signed, kind):
+            raise CatalogError(f"{path} is not {kind.type} metadata")
+        return md
+
+    def open(self) -> Session:
+        """Load the committed state; call with the lock held.
+
+        Raises:
+            CatalogError: the data directory holds no catalog, or a file is damaged.
+        """
+        root = self.read_metadata(self.metadata_dir / "root.json", Root)
+        timestamp = self.read_metadata(self.metadata_dir / "timestamp.json", Timestamp)
+        snap_version = timestamp.signed.snapshot_meta.version
+        snapshot = self.read_metadata(
+            self.metadata_dir / f"{snap_version}.snapshot.json", Snapshot
+        )
+        return Session(self, root, snapshot, timestamp)
+
+    def commit(self, session: Session) -> None:
+        """Sign and write every changed role, a new snapshot and, last, the timestamp.
+
+        Raises:
+            KeyStoreError: a needed signing key is missing.
+            RollbackError: the state on disk moved on under us (a writer without the lock).
+        """
+        now = self.clock.now()
+        if session._root_dirty:
+            md = session.root
+            data = self._sign("root", md, now, bump=not session.initial)
+            atomic_write(self.metadata_dir / f"{md.signed.version}.root.json", data)
+            atomic_write(self.metadata_dir / "root.json", data)
+            session._root_dirty = False
+        snapshot = session.snapshot.signed
+        for name in session.dirty_roles():
+            loaded = session._roles[name]
+            md = loaded.md
+            data = self._sign(name, md, now, bump=not loaded.new)
+            path = self.metadata_dir / f"{md.signed.version}.{name}.json"
+            atomic_write(path, data, sync_dir=False)
+            snapshot.meta[f"{name}.json"] = _meta_file(md.signed.version, data)
+            loaded.dirty = loaded.new = False
+        self._write_snapshot_and_timestamp(session, now)
+
+    def refresh_timestamp(self, session: Session, *, with_snapshot: bool = False) -> None:
+        """Re-sign the online roles before they expire (the service does this on a schedule)."""
+        self._write_snapshot_and_timestamp(session, self.clock.now(), snapshot=with_snapshot)
+
+    def _write_snapshot_and_timestamp(
+        self, session: Session, now: datetime, *, snapshot: bool = True
+    ) -> None:
+        if snapshot:
+            snap_md = session.snapshot
+            data = self._sign("snapshot", snap_md, now, bump=not session.initial)
+            path = self.metadata_dir / f"{snap_md.signed.version}.snapshot.json"
+            atomic_write(path, data, sync_dir=False)
+            session.timestamp.signed.snapshot_meta = _meta_file(snap_md.signed.version, data)
+        # Every file the new timestamp leads to must be durable before the timestamp is.
+        fsync_dir(self.metadata_dir)
+        ts_md = session.timestamp
+        data = self._sign("timestamp", ts_md, now, bump=not session.initial)
+        session.initial = False
+        ts_path = self.metadata_dir / "timestamp.json"
+        if ts_path.exists():
+            on_disk = self.read_metadata(ts_path, Timestamp)
+            if on_disk.signed.version >= ts_md.signed.version:
+                raise RollbackError("timestamp.json changed under the publish lock")
+        atomic_write(ts_path, data)
+
+    def _sign(self, name: str, md: Metadata[Any], now: datetime, *, bump: bool = True) -> bytes:
+        if bump:
+            md.signed.version += 1
+        md.signed.expires = _whole_seconds(now + self.expiry.for_role(name))
+        md.signatures.clear()
+        # Root is signed by every root key present: during a rotation, old and new alike.
+        for signer in self.keys.signers(name):
+            md.sign(signer, append=True)
+        data = md.to_bytes(SERIALIZER)
+        self.bytes_written += len(data)
+        return data
+
+
+def _meta_file(version: int, data: bytes) -> MetaFile:
+    # Lengths and hashes on every entry: the client then needs no generous default caps.
+    return MetaFile(version, len(data), {"sha256": hashlib.sha256(data).hexdigest()})
+
+
+def _whole_seconds(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
+
+
+__all__ = ["TOP_ROLES", "ExpiryPolicy", "Repository", "RepositoryError", "Session"]

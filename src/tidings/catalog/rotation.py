@@ -1,0 +1,92 @@
+"""Key rotation for any role (``tidings keys rotate DATA_DIR ROLE``).
+
+* A top-level role (root, timestamp, snapshot, targets): a new root version lists the new keys.
+  For root it is signed by the old keys *and* the new ones, so a device trusting the old root
+  accepts it (TUF client workflow 5.3) and the new root verifies itself.
+* A delegated role (a kind role or a driver vendor role): its delegator lists the new key, and
+  the role and all its bins are re-signed with it.
+
+Old keys are moved to ``keys/retired/`` only after the commit, so a crash in the middle leaves
+the old, still-trusted keys in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tidings.catalog.delegation import delegated_names, delegator_of, rekey
+from tidings.catalog.publisher import Publisher
+from tidings.catalog.repository import Session
+from tidings.errors import CatalogError
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """What a rotation did."""
+
+    role: str
+    retired: tuple[str, ...]  # key ids
+    added: tuple[str, ...]  # key ids
+
+
+def rotate_keys(publisher: Publisher, role: str) -> Rotation:
+    """Replace every key of ``role`` with fresh ones.
+
+    Raises:
+        CatalogError: ``role`` is not a role of this catalog, or is a bin.
+    """
+    keys = publisher.keys
+    try:
+        delegator = delegator_of(role)
+    except ValueError as e:
+        raise CatalogError(str(e)) from e
+    with publisher.repo.lock():
+        session = publisher.repo.open()
+        if delegator != "root" and not session.has_role(role):
+            raise CatalogError(f"no role {role!r} in this catalog")
+        old = [k.keyid for k in keys.public_keys(role)]
+        new = [keys.generate(role).public_key for _ in old]
+        if role != "root":  # root is signed by old and new keys; others by the new only
+            for keyid in old:
+                keys.retire(role, keyid)
+        try:
+            if delegator == "root":
+                _rotate_in_root(session, role, old, new)
+            else:
+                rekey(session.edit(delegator), role, list(new))
+                _resign_family(session, role)
+            publisher.repo.commit(session)
+        except BaseException:
+            _undo(publisher, role, old, [k.keyid for k in new])
+            raise
+        if role == "root":
+            for keyid in old:
+                keys.retire(role, keyid)
+    return Rotation(role, tuple(old), tuple(k.keyid for k in new))
+
+
+def _rotate_in_root(session: Session, role: str, old: list[str], new: list[object]) -> None:
+    root = session.edit_root()
+    for keyid in old:
+        root.revoke_key(keyid, role)
+    for key in new:
+        root.add_key(key, role)  # type: ignore[arg-type]
+    if role == "targets":
+        session.edit("targets")  # re-signed with the new key
+
+
+def _resign_family(session: Session, role: str) -> None:
+    """Re-sign ``role`` and its bins; bins are signed with the family key, so list it."""
+    delegator = session.role(delegator_of(role)).signed
+    new_keys = [delegator.get_key(k) for k in delegator.get_delegated_role(role).keyids]
+    family = session.edit(role)
+    for bin_role in delegated_names(family):
+        rekey(family, bin_role, new_keys)
+        session.edit(bin_role)
+
+
+def _undo(publisher: Publisher, role: str, old: list[str], new: list[str]) -> None:
+    for keyid in new:
+        publisher.keys.retire(role, keyid)
+    for keyid in old:
+        publisher.keys.restore(role, keyid)

@@ -1,0 +1,76 @@
+"""Publishing commands: ``publish``, ``revoke``, ``updates`` and ``keys rotate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from tidings.catalog.publisher import Publisher
+from tidings.catalog.rotation import rotate_keys
+from tidings.cli.app import app, keys_app, one_line_errors, out
+from tidings.manifest import load_manifest
+
+DataDir = Annotated[Path, typer.Argument(help="The service's data directory.")]
+
+
+@app.command("publish")
+@one_line_errors
+def publish(
+    data_dir: DataDir,
+    manifests: Annotated[list[Path], typer.Argument(help="Manifest TOML files.")],
+) -> None:
+    """Publish update revisions (one atomic catalog change for all MANIFESTS)."""
+    publisher = Publisher(data_dir)
+    authored = [load_manifest(path) for path in manifests]  # all valid before any work
+    with Progress(transient=True, console=out) as progress:
+        task = progress.add_task("hashing payloads", total=len(authored))
+        results = publisher.publish_many(
+            authored, progress=lambda done, total: progress.update(task, completed=done)
+        )
+    for path, result in zip(manifests, results, strict=True):
+        if result.unchanged:
+            what = "unchanged"
+        elif result.previous_revision is not None:
+            what = f"revision {result.revision} replaces {result.previous_revision}"
+        else:
+            what = f"revision {result.revision}"
+        out.print(f"published {path.name}: {result.update_id} {what} in {', '.join(result.bins)}")
+
+
+@app.command("revoke")
+@one_line_errors
+def revoke(
+    data_dir: DataDir,
+    update_id: Annotated[str, typer.Argument(help="The update's id (UUID).")],
+) -> None:
+    """Withdraw an update: devices stop being offered it."""
+    located = Publisher(data_dir).revoke(update_id)
+    out.print(f"revoked {located.id} revision {located.revision} ({located.title})")
+
+
+@app.command("updates")
+@one_line_errors
+def updates(data_dir: DataDir) -> None:
+    """List the updates in the catalog."""
+    table = Table("id", "rev", "kind", "state", "title")
+    for u in Publisher(data_dir).updates():
+        table.add_row(u.id, str(u.revision), u.kind, u.state, u.title)
+    out.print(table)
+
+
+@keys_app.command("rotate")
+@one_line_errors
+def rotate(
+    data_dir: DataDir,
+    role: Annotated[str, typer.Argument(help="root, timestamp, snapshot, targets, a kind role "
+                                              "(os, apps, drivers, definitions, store) or a "
+                                              "vendor role (vendor.pci-8086).")],
+) -> None:
+    """Replace a role's signing keys; old keys are kept under keys/retired/."""
+    result = rotate_keys(Publisher(data_dir), role)
+    out.print(f"rotated {role}: retired {', '.join(k[:12] for k in result.retired)}; "
+              f"new {', '.join(k[:12] for k in result.added)}")

@@ -1,0 +1,15 @@
+"""Entry point of the ``tidings`` console script."""
+
+from __future__ import annotations
+
+from tidings.cli import catalog_cmds, demo_cmd, server_cmds  # noqa: F401  (registers commands)
+from tidings.cli.app import app
+
+
+def main() -> None:
+    """Run the CLI."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

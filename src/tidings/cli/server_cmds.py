@@ -1,0 +1,71 @@
+"""``tidings server init`` and ``tidings server run``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tidings.catalog.create import InitOptions, create_data_dir
+from tidings.catalog.publisher import Publisher
+from tidings.cli.app import one_line_errors, out, server_app
+from tidings.clock import SystemClock
+from tidings.service.config import ServiceConfig
+from tidings.service.server import serve
+from tidings.service.tls import ca_pin, create_ca, issue_server_certificate
+
+DataDir = Annotated[Path, typer.Argument(help="The service's data directory.")]
+
+
+@server_app.command("init")
+@one_line_errors
+def init(
+    data_dir: DataDir,
+    root_threshold: Annotated[int, typer.Option(help="Root signatures required.")] = 1,
+    root_keys: Annotated[int, typer.Option(help="Root keys to create.")] = 1,
+    hostname: Annotated[
+        list[str] | None,
+        typer.Option(help="Name or address in the server certificate (repeatable)."),
+    ] = None,
+) -> None:
+    """Create DATA_DIR: signing keys, an empty signed catalog, a CA and a server certificate."""
+    clock = SystemClock()
+    names = tuple(hostname or ("localhost", "127.0.0.1", "::1"))
+
+    def add_tls(tmp: Path) -> None:
+        create_ca(tmp / "tls", clock=clock)
+        issue_server_certificate(tmp / "tls", hostnames=names, clock=clock)
+
+    options = InitOptions(root_threshold=root_threshold, root_keys=root_keys)
+    create_data_dir(data_dir, clock=clock, options=options, extra=add_tls)
+    out.print(f"Created {data_dir} (root {root_threshold}-of-{root_keys}, HTTPS for {', '.join(names)})")
+    out.print(f"CA pin for device enrollment: [bold]{ca_pin(data_dir / 'tls')}[/]")
+
+
+@server_app.command("run")
+@one_line_errors
+def run(
+    data_dir: DataDir,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTPS port.")] = 8443,
+    plain_http_port: Annotated[
+        int | None, typer.Option(help="Also serve content over plain HTTP on this port.")
+    ] = None,
+    certfile: Annotated[Path | None, typer.Option(help="A real certificate chain (PEM).")] = None,
+    keyfile: Annotated[Path | None, typer.Option(help="The key of --certfile (PEM).")] = None,
+    resign_interval: Annotated[
+        float, typer.Option(help="Seconds between timestamp re-signing checks.")
+    ] = 300.0,
+) -> None:
+    """Serve the signed catalog over HTTPS until SIGTERM."""
+    publisher = Publisher(data_dir)  # fails early, with one line, on a wrong directory
+    config = ServiceConfig(
+        host=host,
+        port=port,
+        plain_http_port=plain_http_port,
+        certfile=certfile,
+        keyfile=keyfile,
+        resign_interval_s=resign_interval,
+    )
+    serve(data_dir, config=config, resign=publisher.refresh_online)

@@ -1,0 +1,1 @@
+"""Client side of trust: the pinned, deadline-bounded fetcher and the TUF updater wrapper."""

@@ -1,0 +1,107 @@
+"""A python-tuf fetcher on httpx: our CA only, a total deadline, a minimum rate, size caps.
+
+DESIGN.md §2: python-tuf's built-in fetcher has no total deadline (slow retrieval) and no
+pinning, so every Tidings client downloads through this one. Errors are translated at this
+edge into python-tuf's download errors (which the Updater expects) chained to ours.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from tuf.api import exceptions as tuf_exceptions
+from tuf.ngclient.fetcher import FetcherInterface
+
+from tidings.clock import Clock, SystemClock
+from tidings.errors import DeadlineError
+
+
+@dataclass(frozen=True)
+class FetcherConfig:
+    """Limits of every download."""
+
+    connect_timeout_s: float = 10.0  # seconds to establish a connection
+    read_timeout_s: float = 30.0  # seconds without any byte before giving up
+    total_deadline_s: float = 600.0  # seconds for one whole download
+    min_rate_bytes_s: int = 1024  # bytes/second averaged, checked after the grace period
+    min_rate_grace_s: float = 10.0  # seconds before the minimum rate applies
+    max_bytes: int = 64 * 1024**3  # bytes: the hard cap whatever the caller asks
+    user_agent: str = "tidings/0.1"
+
+
+def pinned_ssl_context(ca_file: Path) -> ssl.SSLContext:
+    """A TLS client context that trusts only the service's CA (not the system store)."""
+    context = ssl.create_default_context(cafile=str(ca_file))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+class HttpxFetcher(FetcherInterface):
+    """Downloads for python-tuf's Updater with deadlines; HTTPS only unless ``allow_http``."""
+
+    def __init__(
+        self,
+        *,
+        ca_file: Path | None = None,
+        config: FetcherConfig | None = None,
+        clock: Clock | None = None,
+        allow_http: bool = False,
+    ) -> None:
+        self.config = config or FetcherConfig()
+        self.clock = clock or SystemClock()
+        self.allow_http = allow_http
+        verify: ssl.SSLContext | bool = pinned_ssl_context(ca_file) if ca_file else True
+        timeout = httpx.Timeout(
+            self.config.read_timeout_s, connect=self.config.connect_timeout_s
+        )
+        self._client = httpx.Client(
+            verify=verify,
+            timeout=timeout,
+            trust_env=True,  # the system proxy only; no other environment settings matter
+            follow_redirects=False,
+            headers={"User-Agent": self.config.user_agent, "Accept-Encoding": "identity"},
+        )
+        self.bytes_received = 0  # bytes, over the fetcher's life
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+    def _fetch(self, url: str) -> Iterator[bytes]:
+        if not (url.startswith("https://") or (self.allow_http and url.startswith("http://"))):
+            raise tuf_exceptions.DownloadError(f"refusing a non-HTTPS URL: {url}")
+        try:
+            with self._client.stream("GET", url) as response:
+                if response.status_code != 200:
+                    raise tuf_exceptions.DownloadHTTPError(
+                        f"HTTP {response.status_code} for {url}", response.status_code
+                    )
+                yield from self._bounded(response, url)
+        except httpx.HTTPError as e:
+            raise tuf_exceptions.DownloadError(f"cannot download {url}: {e}") from e
+
+    def _bounded(self, response: httpx.Response, url: str) -> Iterator[bytes]:
+        cfg = self.config
+        start = self.clock.monotonic()
+        received = 0
+        for chunk in response.iter_raw():
+            received += len(chunk)
+            self.bytes_received += len(chunk)
+            if received > cfg.max_bytes:
+                raise tuf_exceptions.DownloadLengthMismatchError(f"{url}: more than cap")
+            elapsed = self.clock.monotonic() - start
+            if elapsed > cfg.total_deadline_s:
+                raise _slow(url, f"exceeded the {cfg.total_deadline_s:g} s deadline")
+            if elapsed > cfg.min_rate_grace_s and received / elapsed < cfg.min_rate_bytes_s:
+                raise _slow(url, f"slower than {cfg.min_rate_bytes_s} bytes/s")
+            yield chunk
+
+
+def _slow(url: str, why: str) -> tuf_exceptions.SlowRetrievalError:
+    error = tuf_exceptions.SlowRetrievalError(f"{url}: {why}")
+    error.__cause__ = DeadlineError(f"{url}: {why}")
+    return error
