@@ -23,8 +23,8 @@ keys_app = typer.Typer(help="Signing keys of the catalog.")
 app.add_typer(server_app, name="server")
 app.add_typer(keys_app, name="keys")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
