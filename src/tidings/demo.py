@@ -89,16 +89,23 @@ def run_demo(work_dir: Path | None = None, *, say: Say = print) -> DemoSummary:
             )
         finally:
             fetcher.close()
-        root_version = updater._trusted_set.root.version  # noqa: SLF001 (read-only report)
-        ts_version = updater._trusted_set.timestamp.version  # noqa: SLF001
+        root_version = updater._trusted_set.root.version
+        ts_version = updater._trusted_set.timestamp.version
     say("update service stopped")
     return DemoSummary(
-        data_dir, endpoints.base_url, pin, root_version, ts_version, received,
+        data_dir,
+        endpoints.base_url,
+        pin,
+        root_version,
+        ts_version,
+        received,
         time.monotonic() - started,
     )
 
 
-def _device_updater(device_dir: Path, data_dir: Path, base_url: str) -> tuple[Updater, HttpxFetcher]:
+def _device_updater(
+    device_dir: Path, data_dir: Path, base_url: str
+) -> tuple[Updater, HttpxFetcher]:
     metadata_dir = device_dir / "metadata"
     download_dir = device_dir / "downloads"
     metadata_dir.mkdir(parents=True)
@@ -142,4 +149,6 @@ def _download_update(
         total += len(data)
         pieces += piece_map.count
     say(f"downloaded and verified {manifest.kind.value:<11} {manifest.title}")
-    return DownloadedUpdate(manifest.kind.value, manifest.title, len(manifest.payloads), total, pieces)
+    return DownloadedUpdate(
+        manifest.kind.value, manifest.title, len(manifest.payloads), total, pieces
+    )

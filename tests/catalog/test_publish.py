@@ -101,7 +101,10 @@ def test_new_revision_replaces_the_old_one_everywhere(
 
 
 def test_republishing_the_same_revision_changes_nothing(
-    data_dir: Path, publisher: Publisher, published: list[PublishResult], sample_manifests: list[Path]
+    data_dir: Path,
+    publisher: Publisher,
+    published: list[PublishResult],
+    sample_manifests: list[Path],
 ) -> None:
     before = (data_dir / "repo/metadata/timestamp.json").read_bytes()
     result = publisher.publish(load_manifest(sample_manifests[1]))
@@ -113,7 +116,9 @@ def test_same_revision_with_other_content_is_refused(
     publisher: Publisher, published: list[PublishResult], sample_manifests: list[Path]
 ) -> None:
     path = rewrite(sample_manifests[1], "Contoso Editor 2.4.1", "Contoso Editor 2.4.1 (fixed)")
-    with pytest.raises(CatalogError, match="revision 1 is already published: give this one revision 2"):
+    with pytest.raises(
+        CatalogError, match="revision 1 is already published: give this one revision 2"
+    ):
         publisher.publish(load_manifest(path))
 
 
@@ -168,8 +173,8 @@ def test_bad_manifest_is_rejected_by_the_cli_and_nothing_changes(
 ) -> None:
     from typer.testing import CliRunner
 
-    from tidings.cli.app import app
     from tidings.cli import main  # noqa: F401  (registers the commands)
+    from tidings.cli.app import app
 
     path = rewrite(sample_manifests[0], "min_build = 22000", 'min_build = "abc"')
     before = tree_state(data_dir)
@@ -184,13 +189,19 @@ def test_bad_manifest_is_rejected_by_the_cli_and_nothing_changes(
 
 
 def test_payload_that_does_not_match_its_declared_hash_is_rejected_and_nothing_changes(
-    data_dir: Path, publisher: Publisher, published: list[PublishResult], sample_manifests: list[Path]
+    data_dir: Path,
+    publisher: Publisher,
+    published: list[PublishResult],
+    sample_manifests: list[Path],
 ) -> None:
     path = rewrite(sample_manifests[1], "revision = 1", "revision = 2")
-    rewrite(path, 'path = "payloads/contoso-editor-2.4.1.pkg"',
-            'path = "payloads/contoso-editor-2.4.1.pkg"\nsha256 = "' + "0" * 64 + '"')
+    rewrite(
+        path,
+        'path = "payloads/contoso-editor-2.4.1.pkg"',
+        'path = "payloads/contoso-editor-2.4.1.pkg"\nsha256 = "' + "0" * 64 + '"',
+    )
     before = tree_state(data_dir)
-    with pytest.raises(PayloadError, match="sha256 is .* the manifest says 0000"):
+    with pytest.raises(PayloadError, match=r"sha256 is .* the manifest says 0000"):
         publisher.publish(load_manifest(path))
     assert tree_state(data_dir) == before
 

@@ -35,8 +35,9 @@ def test_python_tuf_updater_verifies_and_downloads_every_payload_over_https(
                 custom = info.custom[CUSTOM_KEY]
                 manifest = manifest_from_dict(custom["manifest"], source="signed")
                 # The custom metadata arrives intact: the same manifest the publisher stored.
-                stored = (data_dir / "content/sha256" / info.hashes["sha256"][:2]
-                          / info.hashes["sha256"]).read_bytes()
+                stored = (
+                    data_dir / "content/sha256" / info.hashes["sha256"][:2] / info.hashes["sha256"]
+                ).read_bytes()
                 assert manifest_from_dict(__import__("json").loads(stored), source="x") == manifest
                 assert custom["payload_dir"] == home.directory
                 for payload in manifest.payloads:
@@ -61,7 +62,9 @@ def test_client_with_another_ca_refuses_the_service(
     (other / "repo/metadata").mkdir(parents=True)
     root = (data_dir / "repo/metadata/1.root.json").read_bytes()
     with running_server(data_dir, ServiceConfig(port=0)) as endpoints:
-        updater, fetcher = https_updater(other, tmp_path / "dev", endpoints.base_url, bootstrap=root)
+        updater, fetcher = https_updater(
+            other, tmp_path / "dev", endpoints.base_url, bootstrap=root
+        )
         try:
             with pytest.raises(DownloadError):
                 updater.refresh()
@@ -70,7 +73,10 @@ def test_client_with_another_ca_refuses_the_service(
 
 
 def test_running_service_resigns_an_expiring_timestamp(
-    data_dir: Path, publisher: Publisher, published: list[PublishResult], clock: FixedClock,
+    data_dir: Path,
+    publisher: Publisher,
+    published: list[PublishResult],
+    clock: FixedClock,
     tmp_path: Path,
 ) -> None:
     ts_path = data_dir / "repo/metadata/timestamp.json"
@@ -84,7 +90,9 @@ def test_running_service_resigns_an_expiring_timestamp(
             time.sleep(0.05)
         after = Metadata.from_bytes(ts_path.read_bytes()).signed
         assert after.version == before.version + 1
-        assert after.expires == clock.now().replace(microsecond=0) + publisher.config.expiry.timestamp
+        assert (
+            after.expires == clock.now().replace(microsecond=0) + publisher.config.expiry.timestamp
+        )
         # ...and a device accepts the re-signed timestamp.
         updater, fetcher = https_updater(data_dir, tmp_path / "device", endpoints.base_url)
         try:

@@ -35,7 +35,10 @@ class InitOptions:
 
 
 def create_data_dir(
-    data_dir: Path, *, clock: Clock, options: InitOptions | None = None,
+    data_dir: Path,
+    *,
+    clock: Clock,
+    options: InitOptions | None = None,
     extra: Callable[[Path], None] | None = None,
 ) -> None:
     """Create ``data_dir`` with keys, ``catalog.json`` and a signed empty catalog.
@@ -54,7 +57,7 @@ def create_data_dir(
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.init-", dir=data_dir.parent))
     try:
-        os.chmod(tmp, 0o750)
+        os.chmod(tmp, 0o700)
         options.config.save(tmp)
         keys = KeyStore(tmp / "keys")
         _generate_keys(keys, options)

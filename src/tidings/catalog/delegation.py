@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from securesystemslib.signer import Key
 from tuf.api.metadata import DelegatedRole, Delegations, Targets
 
 from tidings.catalog.layout import VENDOR_PREFIX
 
 
-def delegate(parent: Targets, name: str, keys: list[Key], paths: list[str]) -> None:
+def delegate(parent: Targets, name: str, keys: Sequence[Key], paths: list[str]) -> None:
     """Add a terminating delegation from ``parent`` to ``name`` with ``keys``, threshold 1."""
     if parent.delegations is None:
         parent.delegations = Delegations(keys={}, roles={})
@@ -19,7 +21,7 @@ def delegate(parent: Targets, name: str, keys: list[Key], paths: list[str]) -> N
         parent.add_key(key, name)
 
 
-def rekey(parent: Targets, name: str, new_keys: list[Key]) -> None:
+def rekey(parent: Targets, name: str, new_keys: Sequence[Key]) -> None:
     """Replace every key of the delegation ``name`` in ``parent`` with ``new_keys``."""
     role = parent.get_delegated_role(name)
     for keyid in list(role.keyids):

@@ -203,10 +203,9 @@ class Publisher:
     ) -> tuple[PublishResult, Located | None]:
         m = p.manifest
         if prev is not None:
-            if prev.revision == m.revision and prev.manifest_sha256 == p.document_sha256:
-                if prev.state == "published":
-                    bins = prev.bins
-                    return PublishResult(m.id, m.revision, bins, prev.revision, True), None
+            same = prev.revision == m.revision and prev.manifest_sha256 == p.document_sha256
+            if same and prev.state == "published":
+                return PublishResult(m.id, m.revision, prev.bins, prev.revision, True), None
             if prev.revision >= m.revision:
                 raise CatalogError(
                     f"update {m.id} revision {prev.revision} is already published: "
@@ -224,8 +223,13 @@ class Publisher:
                 signed.targets[target.path] = target
                 self._link(target.path, target.hashes["sha256"])
         row = Located(
-            m.id, m.revision, m.kind.value, m.title, tuple(b.role for b in bins),
-            p.document_sha256, "published",
+            m.id,
+            m.revision,
+            m.kind.value,
+            m.title,
+            tuple(b.role for b in bins),
+            p.document_sha256,
+            "published",
         )
         previous = prev.revision if prev else None
         return PublishResult(m.id, m.revision, row.bins, previous), row
@@ -285,8 +289,13 @@ def _scan_catalog(session: Session) -> list[Located]:
             if home:
                 bins = (role, *(b for b in bins if b != role))
             found[uid] = Located(
-                uid, int(doc.get("revision", 0)), str(doc.get("kind", "")),
-                str(doc.get("title", "")), bins, target.hashes["sha256"], "published",
+                uid,
+                int(doc.get("revision", 0)),
+                str(doc.get("kind", "")),
+                str(doc.get("title", "")),
+                bins,
+                target.hashes["sha256"],
+                "published",
             )
     return list(found.values())
 

@@ -22,8 +22,8 @@ from typing import Any
 
 from tuf.api.exceptions import RepositoryError
 from tuf.api.metadata import (
-    MetaFile,
     Metadata,
+    MetaFile,
     Root,
     Snapshot,
     Targets,
@@ -183,9 +183,7 @@ class Repository:
         root = self.read_metadata(self.metadata_dir / "root.json", Root)
         timestamp = self.read_metadata(self.metadata_dir / "timestamp.json", Timestamp)
         snap_version = timestamp.signed.snapshot_meta.version
-        snapshot = self.read_metadata(
-            self.metadata_dir / f"{snap_version}.snapshot.json", Snapshot
-        )
+        snapshot = self.read_metadata(self.metadata_dir / f"{snap_version}.snapshot.json", Snapshot)
         return Session(self, root, snapshot, timestamp)
 
     def commit(self, session: Session) -> None:
@@ -197,19 +195,18 @@ class Repository:
         """
         now = self.clock.now()
         if session._root_dirty:
-            md = session.root
-            data = self._sign("root", md, now, bump=not session.initial)
-            atomic_write(self.metadata_dir / f"{md.signed.version}.root.json", data)
+            root = session.root
+            data = self._sign("root", root, now, bump=not session.initial)
+            atomic_write(self.metadata_dir / f"{root.signed.version}.root.json", data)
             atomic_write(self.metadata_dir / "root.json", data)
             session._root_dirty = False
         snapshot = session.snapshot.signed
         for name in session.dirty_roles():
             loaded = session._roles[name]
-            md = loaded.md
-            data = self._sign(name, md, now, bump=not loaded.new)
-            path = self.metadata_dir / f"{md.signed.version}.{name}.json"
-            atomic_write(path, data, sync_dir=False)
-            snapshot.meta[f"{name}.json"] = _meta_file(md.signed.version, data)
+            data = self._sign(name, loaded.md, now, bump=not loaded.new)
+            version = loaded.md.signed.version
+            atomic_write(self.metadata_dir / f"{version}.{name}.json", data, sync_dir=False)
+            snapshot.meta[f"{name}.json"] = _meta_file(version, data)
             loaded.dirty = loaded.new = False
         self._write_snapshot_and_timestamp(session, now)
 

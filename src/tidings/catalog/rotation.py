@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from securesystemslib.signer import SSlibKey
+
 from tidings.catalog.delegation import delegated_names, delegator_of, rekey
+from tidings.catalog.keys import signing_role
 from tidings.catalog.publisher import Publisher
 from tidings.catalog.repository import Session
 from tidings.errors import CatalogError
@@ -53,7 +56,7 @@ def rotate_keys(publisher: Publisher, role: str) -> Rotation:
             if delegator == "root":
                 _rotate_in_root(session, role, old, new)
             else:
-                rekey(session.edit(delegator), role, list(new))
+                rekey(session.edit(delegator), role, new)
                 _resign_family(session, role)
             publisher.repo.commit(session)
         except BaseException:
@@ -65,12 +68,12 @@ def rotate_keys(publisher: Publisher, role: str) -> Rotation:
     return Rotation(role, tuple(old), tuple(k.keyid for k in new))
 
 
-def _rotate_in_root(session: Session, role: str, old: list[str], new: list[object]) -> None:
+def _rotate_in_root(session: Session, role: str, old: list[str], new: list[SSlibKey]) -> None:
     root = session.edit_root()
     for keyid in old:
         root.revoke_key(keyid, role)
     for key in new:
-        root.add_key(key, role)  # type: ignore[arg-type]
+        root.add_key(key, role)
     if role == "targets":
         session.edit("targets")  # re-signed with the new key
 
@@ -80,7 +83,8 @@ def _resign_family(session: Session, role: str) -> None:
     delegator = session.role(delegator_of(role)).signed
     new_keys = [delegator.get_key(k) for k in delegator.get_delegated_role(role).keyids]
     family = session.edit(role)
-    for bin_role in delegated_names(family):
+    # Only bins share the family's key; vendor roles under ``drivers`` keep their own.
+    for bin_role in [n for n in delegated_names(family) if signing_role(n) == role]:
         rekey(family, bin_role, new_keys)
         session.edit(bin_role)
 

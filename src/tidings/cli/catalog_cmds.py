@@ -66,11 +66,18 @@ def updates(data_dir: DataDir) -> None:
 @one_line_errors
 def rotate(
     data_dir: DataDir,
-    role: Annotated[str, typer.Argument(help="root, timestamp, snapshot, targets, a kind role "
-                                              "(os, apps, drivers, definitions, store) or a "
-                                              "vendor role (vendor.pci-8086).")],
+    role: Annotated[
+        str,
+        typer.Argument(
+            help="root, timestamp, snapshot, targets, a kind role "
+            "(os, apps, drivers, definitions, store) or a "
+            "vendor role (vendor.pci-8086)."
+        ),
+    ],
 ) -> None:
     """Replace a role's signing keys; old keys are kept under keys/retired/."""
     result = rotate_keys(Publisher(data_dir), role)
-    out.print(f"rotated {role}: retired {', '.join(k[:12] for k in result.retired)}; "
-              f"new {', '.join(k[:12] for k in result.added)}")
+    out.print(
+        f"rotated {role}: retired {', '.join(k[:12] for k in result.retired)}; "
+        f"new {', '.join(k[:12] for k in result.added)}"
+    )

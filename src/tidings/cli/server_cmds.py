@@ -39,7 +39,9 @@ def init(
 
     options = InitOptions(root_threshold=root_threshold, root_keys=root_keys)
     create_data_dir(data_dir, clock=clock, options=options, extra=add_tls)
-    out.print(f"Created {data_dir} (root {root_threshold}-of-{root_keys}, HTTPS for {', '.join(names)})")
+    out.print(
+        f"Created {data_dir} (root {root_threshold}-of-{root_keys}, HTTPS for {', '.join(names)})"
+    )
     out.print(f"CA pin for device enrollment: [bold]{ca_pin(data_dir / 'tls')}[/]")
 
 

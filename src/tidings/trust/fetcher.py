@@ -55,9 +55,7 @@ class HttpxFetcher(FetcherInterface):
         self.clock = clock or SystemClock()
         self.allow_http = allow_http
         verify: ssl.SSLContext | bool = pinned_ssl_context(ca_file) if ca_file else True
-        timeout = httpx.Timeout(
-            self.config.read_timeout_s, connect=self.config.connect_timeout_s
-        )
+        timeout = httpx.Timeout(self.config.read_timeout_s, connect=self.config.connect_timeout_s)
         self._client = httpx.Client(
             verify=verify,
             timeout=timeout,

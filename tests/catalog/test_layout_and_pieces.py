@@ -1,0 +1,119 @@
+"""Pure parts of the catalog: bin layout, index keys, piece maps, content store."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from tuf.api.metadata import DelegatedRole
+
+from tidings.catalog.content import ContentStore
+from tidings.catalog.index import hardware_key, os_key
+from tidings.catalog.layout import CatalogLayout, bin_of_role, hardware_namespace
+from tidings.catalog.piecemap import PieceHasher, PieceMap, piece_map_of
+from tidings.errors import HashMismatchError, IntegrityError, PayloadError
+
+LAYOUT = CatalogLayout()
+
+
+@pytest.mark.parametrize(
+    ("hwid", "namespace"),
+    [
+        ("PCI\\VEN_8086&DEV_46A6&SUBSYS_00000000", "pci-8086"),
+        ("USB\\VID_046D&PID_C52B", "usb-046d"),
+        ("PCI\\CC_0300", "pci"),
+        ("ACPI\\PNP0A08", "acpi"),
+        ("ROOT_DEVICE", "generic"),
+        ("P C I!\\VEN_../../x", "pci"),
+    ],
+)
+def test_hardware_ids_map_to_safe_vendor_namespaces(hwid: str, namespace: str) -> None:
+    assert hardware_namespace(hwid) == namespace
+
+
+@given(st.text(max_size=300))
+def test_any_hardware_id_gives_a_bin_whose_paths_its_vendor_role_owns(hwid: str) -> None:
+    key = hardware_key(hwid)
+    family = LAYOUT.family(key.family)
+    bin_ = family.bin_for(key.key, "3f0a1c52-6a77-4c4e-9a53-2f1e0b3c4d5e")
+    vendor = DelegatedRole(
+        family.role, [], 1, True, LAYOUT.vendor_paths(family.path_prefix.split("/")[1])
+    )
+    drivers = DelegatedRole("drivers", [], 1, True, LAYOUT.kind_paths("drivers"))
+    inner = DelegatedRole(bin_.role, [], 1, True, [family.delegated_path(bin_)])
+    target = f"{bin_.directory}/3f0a1c52-6a77-4c4e-9a53-2f1e0b3c4d5e.manifest.json"
+    assert drivers.is_delegated_path(target)
+    assert vendor.is_delegated_path(target)
+    assert inner.is_delegated_path(target)
+
+
+@given(st.text(min_size=1, max_size=50), st.uuids())
+def test_bin_lookup_by_key_finds_the_bin_the_publisher_used(product: str, uid: object) -> None:
+    key = os_key(product, "x64")
+    family = LAYOUT.family("os")
+    assert family.bin_for(key.key, str(uid)) in family.bins_for_key(key.key)
+    assert bin_of_role(family.bin_for(key.key, str(uid)).role, LAYOUT).family == "os"
+
+
+def test_a_vendor_role_cannot_claim_another_vendors_paths() -> None:
+    intel = DelegatedRole("vendor.pci-8086", [], 1, True, LAYOUT.vendor_paths("pci-8086"))
+    other = LAYOUT.family("vendor.pci-10de").bin(0, 0)
+    assert not intel.is_delegated_path(f"{other.directory}/x.manifest.json")
+
+
+@given(st.binary(max_size=100_000), st.sampled_from([16_384, 32_768]))
+def test_piece_map_round_trips_and_verifies_every_piece(data: bytes, piece_size: int) -> None:
+    piece_map = piece_map_of([data[:777], data[777:]], piece_size)
+    assert PieceMap.from_bytes(piece_map.to_bytes()) == piece_map
+    for i in range(piece_map.count):
+        start, end = piece_map.piece_range(i)
+        piece_map.verify_piece(i, data[start:end])
+
+
+def test_tampered_piece_is_detected() -> None:
+    data = bytes(range(256)) * 200
+    piece_map = piece_map_of([data], 16_384)
+    piece = bytearray(data[:16_384])
+    piece[100] ^= 1
+    with pytest.raises(HashMismatchError, match="piece 0: SHA-256 mismatch"):
+        piece_map.verify_piece(0, bytes(piece))
+    with pytest.raises(HashMismatchError, match="bytes, expected"):
+        piece_map.verify_piece(1, data[16_384:16_000])
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        b"not json",
+        b'{"format":"tidings-piece-map/1","piece_size":1000,"length":0,"sha256":[]}',
+        b'{"format":"tidings-piece-map/1","piece_size":16384,"length":20000,"sha256":[]}',
+        b'{"format":"other","piece_size":16384,"length":0,"sha256":[]}',
+        b'{"format":"tidings-piece-map/1","piece_size":16384,"length":1,"sha256":["zz"]}',
+        b'{"format":"tidings-piece-map/1","piece_size":true,"length":0,"sha256":[]}',
+    ],
+)
+def test_hostile_piece_maps_are_integrity_errors(doc: bytes) -> None:
+    with pytest.raises(IntegrityError):
+        PieceMap.from_bytes(doc)
+
+
+def test_content_store_refuses_a_payload_of_another_size(tmp_path: Path) -> None:
+    src = tmp_path / "p.bin"
+    src.write_bytes(b"x" * 1000)
+    store = ContentStore(tmp_path / "content")
+    with pytest.raises(PayloadError, match="size is 1000 bytes, the manifest says 999"):
+        store.add_file(src, expected_size=999)
+    assert not list((tmp_path / "content").rglob("sha256/*/*"))
+    stored = store.add_file(src, expected_sha256=hashlib.sha256(b"x" * 1000).hexdigest())
+    assert store.path_of(stored.sha256).read_bytes() == b"x" * 1000
+
+
+def test_piece_hasher_matches_whole_file_hash() -> None:
+    hasher = PieceHasher(16_384)
+    hasher.update(b"a" * 40_000)
+    sha, piece_map = hasher.finish()
+    assert sha == hashlib.sha256(b"a" * 40_000).hexdigest()
+    assert piece_map.count == 3
