@@ -1,0 +1,188 @@
+"""The update service's ASGI application: signed metadata, content with byte ranges, health.
+
+Routes (GET and HEAD only; DESIGN.md §3: metadata and content are static files):
+
+- ``/metadata/{name}``   ``repo/metadata/<name>``, JSON; unversioned names ``no-cache``,
+  versioned ``N.<role>.json`` cached as immutable.
+- ``/targets/{path}``    ``repo/targets/<path>``, octet-stream, byte ranges and If-Range by
+  Starlette's ``FileResponse``; a content-addressed name's ETag is its quoted SHA-256.
+- ``/health``            the verdict of ``health.health_verdict``.
+
+Invariants: nothing outside ``repo/metadata`` and ``repo/targets`` is ever opened: names are
+checked lexically first (``names.py``), then the resolved path (symlinks followed) must still be
+below its root. No request body is accepted (413), no other method (405), no path longer than
+``max_path_chars`` (414). The content-only app (plain-HTTP port) has no ``/metadata``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import stat
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tidings.clock import Clock, SystemClock
+from tidings.service import names
+from tidings.service.config import ServiceConfig
+from tidings.service.health import MAX_TIMESTAMP_BYTES, health_verdict
+from tidings.service.resign import ResignSchedule
+
+logger = logging.getLogger(__name__)
+
+_METHODS = ["GET", "HEAD"]
+
+
+def create_app(
+    data_dir: Path,
+    *,
+    config: ServiceConfig,
+    content_only: bool = False,
+    resign: Callable[[], object] | None = None,
+    clock: Clock = SystemClock(),  # noqa: B008 - stateless and immutable
+) -> FastAPI:
+    """Build the service's ASGI application over ``data_dir``.
+
+    Args:
+        data_dir: The data directory; ``repo/metadata`` and ``repo/targets`` are served.
+        config: Limits and the re-signing interval.
+        content_only: Serve only ``/targets`` and ``/health`` (the plain-HTTP port).
+        resign: Called off the event loop at startup and then every
+            ``config.resign_interval_s`` (refreshes timestamp/snapshot); failures are logged
+            and never stop the server (see ``resign.ResignSchedule``).
+        clock: Time source for the health verdict.
+
+    Returns:
+        The application (a Starlette subclass).
+    """
+    repo = data_dir / "repo"
+    app = FastAPI(
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        redirect_slashes=False,
+        lifespan=_resign_lifespan(resign, config),
+    )
+    app.add_middleware(_RequestGuard, max_path_chars=config.max_path_chars)
+
+    if not content_only:
+
+        @app.api_route("/metadata/{name}", methods=_METHODS)
+        def get_metadata(name: str) -> Response:
+            parsed = names.parse_metadata_name(name)
+            if parsed is None:
+                raise HTTPException(404)
+            root = repo / "metadata"
+            path, st = _resolve_file(root, root / parsed.filename)
+            headers = {"Cache-Control": parsed.cache_control}
+            return FileResponse(
+                path, stat_result=st, media_type="application/json", headers=headers
+            )
+
+    @app.api_route("/targets/{path:path}", methods=_METHODS)
+    def get_target(path: str) -> Response:
+        segments = names.split_target_path(path, max_chars=config.max_path_chars)
+        if segments is None:
+            raise HTTPException(404)
+        root = repo / "targets"
+        resolved, st = _resolve_file(root, root.joinpath(*segments))
+        # A content-addressed file never changes under its name (the content store only adds
+        # files), so its digest is a strong ETag valid across replicas, unlike mtime+size.
+        etag = names.content_etag(segments[-1])
+        headers = {"Cache-Control": names.NO_CACHE if etag is None else names.IMMUTABLE}
+        if etag is not None:
+            headers["ETag"] = etag
+        return FileResponse(
+            resolved, stat_result=st, media_type="application/octet-stream", headers=headers
+        )
+
+    @app.api_route("/health", methods=_METHODS)
+    def get_health() -> Response:
+        data = _read_bounded(repo / "metadata" / "timestamp.json", MAX_TIMESTAMP_BYTES)
+        status, body = health_verdict(data, clock.now())
+        return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+    return app
+
+
+def _resolve_file(root: Path, candidate: Path) -> tuple[Path, os.stat_result]:
+    """Resolve ``candidate`` (following symlinks) and require a regular file below ``root``."""
+    try:
+        real_root = root.resolve(strict=True)
+        resolved = candidate.resolve(strict=True)
+        if not resolved.is_relative_to(real_root):
+            logger.warning("refused a path resolving outside %s: %s", root, candidate)
+            raise HTTPException(404)
+        st = resolved.stat()
+    except (OSError, RuntimeError, ValueError) as e:  # missing, loop, denied, NUL, too long
+        raise HTTPException(404) from e
+    if not stat.S_ISREG(st.st_mode):
+        raise HTTPException(404)
+    return resolved, st
+
+
+def _read_bounded(path: Path, limit: int) -> bytes | None:
+    """Read at most ``limit + 1`` bytes (so the caller can tell "too large"); None if missing."""
+    try:
+        with path.open("rb") as f:
+            return f.read(limit + 1)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return b""  # unreadable: the verdict calls empty bytes unreadable
+
+
+def _resign_lifespan(
+    resign: Callable[[], object] | None, config: ServiceConfig
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if resign is None:
+            yield
+            return
+        schedule = ResignSchedule(
+            resign, interval_s=config.resign_interval_s, grace_s=config.shutdown_grace_s
+        )
+        schedule.start()
+        try:
+            yield
+        finally:
+            await schedule.stop()
+
+    return lifespan
+
+
+class _RequestGuard:
+    """Rejects before routing: other methods (405), request bodies (413), long paths (414)."""
+
+    def __init__(self, app: ASGIApp, *, max_path_chars: int) -> None:
+        self._app = app
+        self._max_path_chars = max_path_chars
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        rejection = self._reject(scope)
+        if rejection is None:
+            await self._app(scope, receive, send)
+        else:
+            await rejection(scope, receive, send)
+
+    def _reject(self, scope: Scope) -> Response | None:
+        if scope["method"] not in _METHODS:
+            return PlainTextResponse("Method Not Allowed", 405, headers={"Allow": "GET, HEAD"})
+        headers = {k.lower(): v for k, v in scope["headers"]}
+        length = headers.get(b"content-length", b"0").strip()
+        if b"transfer-encoding" in headers or not length.isdigit() or int(length) > 0:
+            return PlainTextResponse("Request bodies are not accepted", 413)
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        if len(raw_path) > self._max_path_chars:
+            return PlainTextResponse("URI Too Long", 414)
+        return None

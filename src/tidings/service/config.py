@@ -1,0 +1,73 @@
+"""Configuration of the update service: one frozen dataclass with units and safe defaults.
+
+Defaults are safe for a single machine: listen on loopback only, HTTPS only, bounded header
+size, concurrency and URL length. An administrator widens them on purpose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tidings.errors import ConfigError
+from tidings.service.tls import SERVER_CERT, SERVER_KEY
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceConfig:
+    """How the update service listens and behaves.
+
+    Attributes:
+        host: Address to listen on (HTTPS and plain HTTP). Loopback by default.
+        port: HTTPS port; 0 picks a free port (tests, demos).
+        plain_http_port: Port serving only content (``/targets``, ``/health``) over plain
+            HTTP, for devices and caches that fetch payloads without TLS (integrity comes from
+            signed hashes, DESIGN.md §2). ``None`` disables it; 0 picks a free port.
+        certfile: PEM certificate chain to present instead of ``DATA_DIR/tls/server.pem``.
+        keyfile: Private key for ``certfile``; given together with it.
+        resign_interval_s: Seconds between calls of the re-signing hook (timestamp/snapshot).
+        timeout_keep_alive_s: Seconds an idle keep-alive connection is kept open.
+        limit_concurrency: Connections plus in-flight requests above which the server answers
+            503, per listening port.
+        max_header_bytes: Bytes of request line plus headers accepted (slowloris, memory).
+        max_path_chars: Characters of the request path accepted; longer paths get 414.
+        shutdown_grace_s: Seconds in-flight requests get to finish on SIGTERM/SIGINT.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8443
+    plain_http_port: int | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    resign_interval_s: float = 300.0  # seconds
+    timeout_keep_alive_s: float = 5.0  # seconds
+    limit_concurrency: int = 256  # connections + requests, per port
+    max_header_bytes: int = 16_384  # bytes
+    max_path_chars: int = 1024  # characters
+    shutdown_grace_s: float = 5.0  # seconds
+
+    def __post_init__(self) -> None:
+        for name, port in (("port", self.port), ("plain_http_port", self.plain_http_port)):
+            if port is not None and not 0 <= port <= 65_535:
+                raise ConfigError(f"{name} must be between 0 and 65535, not {port}")
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ConfigError("certfile and keyfile must be given together")
+        positive = {
+            "resign_interval_s": self.resign_interval_s,
+            "timeout_keep_alive_s": self.timeout_keep_alive_s,
+            "limit_concurrency": self.limit_concurrency,
+            "max_header_bytes": self.max_header_bytes,
+            "max_path_chars": self.max_path_chars,
+            "shutdown_grace_s": self.shutdown_grace_s,
+        }
+        for name, value in positive.items():
+            if not value > 0:
+                raise ConfigError(f"{name} must be positive, not {value}")
+        if not self.host:
+            raise ConfigError("host must not be empty")
+
+    def tls_files(self, data_dir: Path) -> tuple[Path, Path]:
+        """Return the (certificate chain, private key) paths the HTTPS server presents."""
+        if self.certfile is not None and self.keyfile is not None:
+            return self.certfile, self.keyfile
+        return data_dir / "tls" / SERVER_CERT, data_dir / "tls" / SERVER_KEY

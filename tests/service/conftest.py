@@ -1,0 +1,70 @@
+"""Fixtures for the update service: a data directory with a real CA, a running server, clients.
+
+Everything listens on 127.0.0.1 with free ports; clients trust only the generated ``ca.pem``.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from service_helpers import PAYLOAD, PAYLOAD_PATH, SECRET, timestamp_json
+
+from tidings.clock import SystemClock
+from tidings.service.config import ServiceConfig
+from tidings.service.server import ServiceEndpoints, running_server
+from tidings.service.tls import create_ca, issue_server_certificate
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A data directory with a CA, a server certificate, metadata, a payload and a secret."""
+    root = tmp_path / "data"
+    tls_dir = root / "tls"
+    create_ca(tls_dir, clock=SystemClock())
+    issue_server_certificate(tls_dir, clock=SystemClock())
+    metadata = root / "repo" / "metadata"
+    metadata.mkdir(parents=True)
+    (metadata / "1.root.json").write_bytes(b'{"signed": {"_type": "root"}}')
+    (metadata / "root.json").write_bytes(b'{"signed": {"_type": "root"}}')
+    (metadata / "timestamp.json").write_bytes(timestamp_json())
+    (metadata / "3.snapshot.json").write_bytes(b'{"signed": {"_type": "snapshot"}}')
+    (metadata / "2.os.json").write_bytes(b'{"signed": {"_type": "targets"}}')
+    payload = root / "repo" / "targets" / PAYLOAD_PATH
+    payload.parent.mkdir(parents=True)
+    payload.write_bytes(PAYLOAD)
+    (root / "secret.txt").write_bytes(SECRET)
+    return root
+
+
+@pytest.fixture
+def ca_context(data_dir: Path) -> ssl.SSLContext:
+    """A client TLS context trusting only the service CA."""
+    return ssl.create_default_context(cafile=str(data_dir / "tls" / "ca.pem"))
+
+
+@pytest.fixture
+def config() -> ServiceConfig:
+    return ServiceConfig(port=0, plain_http_port=0, shutdown_grace_s=2)
+
+
+@pytest.fixture
+def service(data_dir: Path, config: ServiceConfig) -> Iterator[ServiceEndpoints]:
+    with running_server(data_dir, config) as endpoints:
+        yield endpoints
+
+
+@pytest.fixture
+def client(service: ServiceEndpoints, ca_context: ssl.SSLContext) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=service.base_url, verify=ca_context, timeout=10) as c:
+        yield c
+
+
+@pytest.fixture
+def plain_client(service: ServiceEndpoints) -> Iterator[httpx.Client]:
+    assert service.plain_base_url is not None
+    with httpx.Client(base_url=service.plain_base_url, timeout=10) as c:
+        yield c

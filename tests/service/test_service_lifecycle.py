@@ -1,0 +1,200 @@
+"""Starting, re-signing and stopping the service: schedules, failures, signals, bad setups."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tidings.errors import ConfigError
+from tidings.service.config import ServiceConfig
+from tidings.service.server import running_server
+
+WAIT_S = 10.0  # seconds; generous bound, never a timing assertion
+
+
+def test_resign_runs_repeatedly_on_schedule(data_dir: Path) -> None:
+    calls: list[float] = []
+    third_call = threading.Event()
+
+    def resign() -> None:
+        calls.append(time.monotonic())
+        if len(calls) >= 3:
+            third_call.set()
+
+    config = ServiceConfig(port=0, resign_interval_s=0.05)
+    with running_server(data_dir, config, resign=resign):
+        assert third_call.wait(WAIT_S)
+
+
+def test_failing_resign_is_logged_and_the_server_keeps_serving(
+    data_dir: Path, ca_context: ssl.SSLContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    attempts = threading.Semaphore(0)
+
+    def resign() -> None:
+        attempts.release()
+        raise RuntimeError("signing key unavailable")
+
+    config = ServiceConfig(port=0, resign_interval_s=0.05)
+    with (
+        running_server(data_dir, config, resign=resign) as endpoints,
+        httpx.Client(verify=ca_context, timeout=10) as client,
+    ):
+        for _ in range(3):
+            assert attempts.acquire(timeout=WAIT_S)
+        assert client.get(f"{endpoints.base_url}/health").status_code == 200
+    assert "re-signing failed" in caplog.text
+    assert "signing key unavailable" in caplog.text
+
+
+def test_shutdown_stops_the_resign_schedule(data_dir: Path) -> None:
+    calls: list[int] = []
+    first = threading.Event()
+
+    def resign() -> None:
+        calls.append(1)
+        first.set()
+
+    with running_server(data_dir, ServiceConfig(port=0, resign_interval_s=0.02), resign=resign):
+        assert first.wait(WAIT_S)
+    stopped_at = len(calls)
+    time.sleep(0.1)
+    assert len(calls) == stopped_at
+
+
+def test_hung_resign_does_not_block_shutdown(data_dir: Path) -> None:
+    entered, release, finished = threading.Event(), threading.Event(), threading.Event()
+
+    def resign() -> None:
+        entered.set()
+        release.wait(WAIT_S)
+        finished.set()
+
+    config = ServiceConfig(port=0, resign_interval_s=60, shutdown_grace_s=0.1)
+    try:
+        with running_server(data_dir, config, resign=resign):
+            assert entered.wait(WAIT_S)
+        assert not finished.is_set()  # the server stopped while re-signing still hung
+    finally:
+        release.set()
+    assert finished.wait(WAIT_S)
+
+
+def test_missing_server_certificate_tells_to_run_init(tmp_path: Path) -> None:
+    with (
+        pytest.raises(ConfigError, match="tidings server init"),
+        running_server(tmp_path, ServiceConfig(port=0)),
+    ):
+        pass
+
+
+def test_unusable_certificate_is_a_config_error(data_dir: Path) -> None:
+    (data_dir / "tls" / "server.pem").write_bytes(b"not a certificate")
+    with (
+        pytest.raises(ConfigError, match="TLS certificate"),
+        running_server(data_dir, ServiceConfig(port=0)),
+    ):
+        pass
+
+
+def test_port_in_use_is_a_config_error(data_dir: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        config = ServiceConfig(port=taken.getsockname()[1])
+        with pytest.raises(ConfigError, match="cannot listen"), running_server(data_dir, config):
+            pass
+
+
+def test_explicit_certificate_files_are_used(data_dir: Path, ca_context: ssl.SSLContext) -> None:
+    tls = data_dir / "tls"
+    (tls / "server.pem").rename(tls / "custom.pem")
+    (tls / "server.key").rename(tls / "custom.key")
+    config = ServiceConfig(port=0, certfile=tls / "custom.pem", keyfile=tls / "custom.key")
+    with (
+        running_server(data_dir, config) as endpoints,
+        httpx.Client(verify=ca_context, timeout=10) as client,
+    ):
+        assert endpoints.plain_base_url is None
+        assert client.get(f"{endpoints.base_url}/health").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"port": 70_000},
+        {"plain_http_port": -1},
+        {"certfile": Path("a.pem")},
+        {"resign_interval_s": 0},
+        {"limit_concurrency": 0},
+        {"max_path_chars": -5},
+        {"shutdown_grace_s": float("nan")},
+        {"host": ""},
+    ],
+)
+def test_invalid_config_values_are_rejected(change: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        dataclasses.replace(ServiceConfig(), **change)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+SERVE_SCRIPT = """
+import sys
+from pathlib import Path
+from tidings.service.config import ServiceConfig
+from tidings.service.server import serve
+serve(Path(sys.argv[1]), config=ServiceConfig(
+    port=int(sys.argv[2]), plain_http_port=int(sys.argv[3]), shutdown_grace_s=2))
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_stops_both_servers_and_exits_zero(
+    data_dir: Path, ca_context: ssl.SSLContext, sig: signal.Signals
+) -> None:
+    port, plain_port = _free_port(), _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVE_SCRIPT, str(data_dir), str(port), str(plain_port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        with (
+            httpx.Client(verify=ca_context, timeout=1) as client,
+            httpx.Client(timeout=1) as plain,
+        ):
+            deadline = time.monotonic() + WAIT_S
+            while True:
+                try:
+                    client.get(f"https://127.0.0.1:{port}/health")
+                    plain.get(f"http://127.0.0.1:{plain_port}/health")
+                    break
+                except httpx.TransportError:
+                    assert proc.poll() is None, proc.communicate()
+                    assert time.monotonic() < deadline, "server did not start"
+                    time.sleep(0.05)
+        os.kill(proc.pid, sig)
+        _, stderr = proc.communicate(timeout=WAIT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr.decode()
+    assert f"https://127.0.0.1:{port}" in stderr.decode()
+    assert "update service stopped" in stderr.decode()
