@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+import shutil
 from pathlib import Path
 
 import pytest
@@ -23,16 +24,34 @@ def clock() -> FixedClock:
     return FixedClock(START)
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path, clock: FixedClock) -> Path:
-    """A fresh data directory (keys, empty catalog, CA and server certificate)."""
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[PublishResult]]:
+    """Made once per run: an empty data directory, and one with the samples published.
+
+    Tests get copies, so each starts from the same keys and state without paying for key
+    generation, signing and hashing again.
+    """
+    base = tmp_path_factory.mktemp("templates")
+    clock = FixedClock(START)
 
     def add_tls(tmp: Path) -> None:
         create_ca(tmp / "tls", clock=clock)
         issue_server_certificate(tmp / "tls", clock=clock)
 
+    empty = base / "empty"
+    create_data_dir(empty, clock=clock, extra=add_tls)
+    full = base / "published"
+    shutil.copytree(empty, full)
+    manifests = write_samples(base / "publisher")
+    results = Publisher(full, clock=clock).publish_many([load_manifest(p) for p in manifests])
+    return empty, full, results
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, templates: tuple[Path, Path, list[PublishResult]]) -> Path:
+    """A fresh data directory (keys, empty catalog, CA and server certificate)."""
     path = tmp_path / "data"
-    create_data_dir(path, clock=clock, extra=add_tls)
+    shutil.copytree(templates[0], path)
     return path
 
 
@@ -49,6 +68,10 @@ def publisher(data_dir: Path, clock: FixedClock) -> Publisher:
 
 
 @pytest.fixture
-def published(publisher: Publisher, sample_manifests: list[Path]) -> list[PublishResult]:
-    """The sample catalog, published."""
-    return publisher.publish_many([load_manifest(p) for p in sample_manifests])
+def published(
+    data_dir: Path, publisher: Publisher, templates: tuple[Path, Path, list[PublishResult]]
+) -> list[PublishResult]:
+    """The sample catalog, published into ``data_dir`` (a copy of the published template)."""
+    shutil.rmtree(data_dir)
+    shutil.copytree(templates[1], data_dir)
+    return list(templates[2])

@@ -19,7 +19,7 @@ from tuf.api.metadata import Metadata, Root, Snapshot, Targets, Timestamp
 from tidings.catalog.config import CatalogConfig
 from tidings.catalog.delegation import delegate
 from tidings.catalog.keys import KeyStore
-from tidings.catalog.layout import KIND_ROLES, CatalogLayout
+from tidings.catalog.layout import BINS_FIELD, KIND_ROLES, CatalogLayout
 from tidings.catalog.repository import Repository, Session
 from tidings.clock import Clock
 from tidings.errors import ConfigError
@@ -112,6 +112,7 @@ def add_bins(
 ) -> None:
     """Delegate every bin of ``family`` and add each as an empty role."""
     fam = layout.family(family)
+    family_md.unrecognized_fields[BINS_FIELD] = [fam.key_bins, fam.id_bins]
     for bin_ in fam.bins():
         delegate(family_md, bin_.role, keys.public_keys(family), [fam.delegated_path(bin_)])
         session.add_role(bin_.role)

@@ -33,6 +33,9 @@ KIND_TO_ROLE: dict[str, str] = {
 """Manifest ``kind`` value -> the role that signs updates of that kind."""
 
 VENDOR_PREFIX = "vendor."
+MAX_BINS = 256
+BINS_FIELD = "x-tidings-bins"
+"""Signed field of a family role: ``[key_bins, id_bins]``, so devices need no other config."""
 _NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _VENDOR_ID_RE = re.compile(r"(?:VEN|VID)_([0-9A-Za-z]{1,8})")
 
@@ -120,17 +123,8 @@ class CatalogLayout:
         Raises:
             ValueError: ``role`` delegates no bins (``targets``, ``drivers``) or is unknown.
         """
-        if role.startswith(VENDOR_PREFIX):
-            namespace = role[len(VENDOR_PREFIX) :]
-            if not _NAMESPACE_RE.match(namespace):
-                raise ValueError(f"bad vendor namespace {namespace!r}")
-            prefix = f"drivers/{namespace}"
-        elif role in KIND_ROLES and role != "drivers":
-            prefix = role
-        else:
-            raise ValueError(f"role {role!r} has no bins")
-        key_bins, id_bins = self.counts.for_family(role)
-        return Family(role, prefix, key_bins, id_bins)
+        key_bins, id_bins = self.counts.for_family(role) if _is_family(role) else (0, 0)
+        return family_of(role, key_bins, id_bins)
 
     def kind_paths(self, kind_role: str) -> list[str]:
         """The path patterns ``targets`` delegates to a kind role."""
@@ -141,6 +135,30 @@ class CatalogLayout:
     def vendor_paths(self, namespace: str) -> list[str]:
         """The path patterns ``drivers`` delegates to one vendor role."""
         return [f"drivers/{namespace}/*/*/*"]
+
+
+def _is_family(role: str) -> bool:
+    return role.startswith(VENDOR_PREFIX) or (role in KIND_ROLES and role != "drivers")
+
+
+def family_of(role: str, key_bins: int, id_bins: int) -> Family:
+    """The family ``role`` with the given bin counts (a device reads them from signed metadata).
+
+    Raises:
+        ValueError: ``role`` delegates no bins, or the counts are out of range.
+    """
+    if role.startswith(VENDOR_PREFIX):
+        namespace = role[len(VENDOR_PREFIX) :]
+        if not _NAMESPACE_RE.match(namespace):
+            raise ValueError(f"bad vendor namespace {namespace!r}")
+        prefix = f"drivers/{namespace}"
+    elif role in KIND_ROLES and role != "drivers":
+        prefix = role
+    else:
+        raise ValueError(f"role {role!r} has no bins")
+    if not (1 <= key_bins <= MAX_BINS and 1 <= id_bins <= MAX_BINS):
+        raise ValueError(f"bin counts of {role!r} out of range: {key_bins} x {id_bins}")
+    return Family(role, prefix, key_bins, id_bins)
 
 
 def vendor_role(namespace: str) -> str:

@@ -5,6 +5,7 @@ Used by ``tidings demo`` and by tests; the manifests are what a real publisher w
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -118,6 +119,7 @@ PAYLOAD_SIZES: dict[str, int] = {  # bytes; small, but several pieces each
 }
 
 
+@functools.lru_cache(maxsize=16)
 def generated_bytes(name: str, size: int) -> bytes:
     """Deterministic pseudo-random content for a sample payload."""
     out = bytearray()

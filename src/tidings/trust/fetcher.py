@@ -7,7 +7,10 @@ edge into python-tuf's download errors (which the Updater expects) chained to ou
 
 from __future__ import annotations
 
+import hmac
 import ssl
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +20,7 @@ from tuf.api import exceptions as tuf_exceptions
 from tuf.ngclient.fetcher import FetcherInterface
 
 from tidings.clock import Clock, SystemClock
-from tidings.errors import DeadlineError
+from tidings.errors import DeadlineError, IntegrityError, TidingsError
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,19 @@ class FetcherConfig:
     min_rate_grace_s: float = 10.0  # seconds before the minimum rate applies
     max_bytes: int = 64 * 1024**3  # bytes: the hard cap whatever the caller asks
     user_agent: str = "tidings/0.1"
+
+
+def system_proxy(url: str) -> str | None:
+    """The system's proxy for ``url`` (environment settings on Linux), or None.
+
+    Only the proxy is taken from the environment: httpx's ``trust_env`` would also read
+    ``.netrc`` credentials and certificate bundles, which must not affect a pinned client.
+    """
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if not host or urllib.request.proxy_bypass(host):
+        return None
+    proxies = urllib.request.getproxies()
+    return proxies.get(urllib.parse.urlsplit(url).scheme) or proxies.get("all")
 
 
 def pinned_ssl_context(ca_file: Path) -> ssl.SSLContext:
@@ -47,6 +63,8 @@ class HttpxFetcher(FetcherInterface):
         self,
         *,
         ca_file: Path | None = None,
+        pin: str | None = None,
+        base_url: str = "",
         config: FetcherConfig | None = None,
         clock: Clock | None = None,
         allow_http: bool = False,
@@ -54,12 +72,15 @@ class HttpxFetcher(FetcherInterface):
         self.config = config or FetcherConfig()
         self.clock = clock or SystemClock()
         self.allow_http = allow_http
+        if pin is not None:
+            _check_pin(ca_file, pin)
         verify: ssl.SSLContext | bool = pinned_ssl_context(ca_file) if ca_file else True
         timeout = httpx.Timeout(self.config.read_timeout_s, connect=self.config.connect_timeout_s)
         self._client = httpx.Client(
             verify=verify,
             timeout=timeout,
-            trust_env=True,  # the system proxy only; no other environment settings matter
+            trust_env=False,
+            proxy=system_proxy(base_url) if base_url else None,
             follow_redirects=False,
             headers={"User-Agent": self.config.user_agent, "Accept-Encoding": "identity"},
         )
@@ -97,6 +118,19 @@ class HttpxFetcher(FetcherInterface):
             if elapsed > cfg.min_rate_grace_s and received / elapsed < cfg.min_rate_bytes_s:
                 raise _slow(url, f"slower than {cfg.min_rate_bytes_s} bytes/s")
             yield chunk
+
+
+def _check_pin(ca_file: Path | None, pin: str) -> None:
+    from tidings.service.tls import spki_pin  # the one definition of our pin format
+
+    if ca_file is None:
+        raise IntegrityError("a pin needs the pinned CA certificate")
+    try:
+        actual = spki_pin(ca_file.read_bytes()[:65_536])
+    except (OSError, TidingsError) as e:
+        raise IntegrityError(f"cannot read the pinned CA {ca_file}: {e}") from e
+    if not hmac.compare_digest(actual, pin):
+        raise IntegrityError(f"{ca_file} does not match the enrolled pin {pin}")
 
 
 def _slow(url: str, why: str) -> tuf_exceptions.SlowRetrievalError:

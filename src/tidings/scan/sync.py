@@ -1,0 +1,114 @@
+"""Catalog sync: from a device's inventory to the verified manifests that might apply to it.
+
+Only the bins the inventory selects are read (docs/catalog.md, "The index"): for an OS, the
+bins of ``<product>/<arch>`` and ``<product>/any``; for each installed product, its app and
+definitions bins; for each store package, its bin; for each hardware and compatible ID, its
+vendor's bin, if that vendor has a role at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tidings.catalog.index import (
+    ANY_ARCH,
+    IndexKey,
+    hardware_key,
+    os_key,
+    product_key,
+    store_key,
+)
+from tidings.catalog.layout import Bin, Family
+from tidings.manifest import Kind
+from tidings.scan.inventory_model import Inventory
+from tidings.trust.catalog_reader import BinEntry, CatalogReader
+
+Progress = Callable[[str, int, int], None]  # (step, done, total)
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What a sync found and what it cost."""
+
+    entries: tuple[BinEntry, ...]  # one per (update id), the highest revision seen
+    warnings: tuple[str, ...]
+    bins: tuple[str, ...]  # bins the inventory selected
+    bins_verified: tuple[str, ...]  # bins verified (and downloaded if changed) this time
+
+
+def inventory_keys(inventory: Inventory) -> list[IndexKey]:
+    """The index keys a device looks up, in a stable order, without duplicates."""
+    keys: list[IndexKey] = []
+    if inventory.os is not None:
+        keys += [
+            os_key(inventory.os.product, inventory.os.architecture),
+            os_key(inventory.os.product, ANY_ARCH),
+        ]
+    for product in inventory.products:
+        keys += [
+            product_key(Kind.APP, product.product),
+            product_key(Kind.DEFINITIONS, product.product),
+        ]
+    keys += [store_key(p.package) for p in inventory.store]
+    for device in inventory.devices:
+        keys += [hardware_key(i) for i in (*device.hardware_ids, *device.compatible_ids)]
+    return list(dict.fromkeys(keys))
+
+
+def sync_catalog(
+    reader: CatalogReader, inventory: Inventory, *, progress: Progress | None = None
+) -> SyncResult:
+    """Refresh the catalog and read every bin the inventory selects.
+
+    Raises:
+        IntegrityError: any metadata failed verification (nothing from it is used).
+        TransportError: the service could not be reached.
+    """
+    report = progress or (lambda step, done, total: None)
+    report("metadata", 0, 1)
+    reader.refresh()
+    report("metadata", 1, 1)
+    bins = _selected_bins(reader, inventory_keys(inventory))
+    best: dict[str, BinEntry] = {}
+    warnings: list[str] = []
+    for done, bin_ in enumerate(bins, 1):
+        entries, problems = reader.bin_entries(bin_)
+        warnings += problems
+        for entry in entries:
+            seen = best.get(entry.manifest.id)
+            if seen is None or entry.manifest.revision > seen.manifest.revision:
+                best[entry.manifest.id] = entry
+        report("indexes", done, len(bins))
+    return SyncResult(
+        tuple(best.values()),
+        tuple(dict.fromkeys(warnings)),
+        tuple(b.role for b in bins),
+        tuple(reader.bins_fetched),
+    )
+
+
+def _selected_bins(reader: CatalogReader, keys: list[IndexKey]) -> list[Bin]:
+    top = reader.top_targets()
+    kind_roles = set(reader.delegated_roles(top))
+    families: dict[str, Family | None] = {}
+    vendors: set[str] | None = None
+    selected: dict[str, Bin] = {}
+    for key in keys:
+        if key.family not in families:
+            if key.family.startswith("vendor."):
+                if vendors is None:
+                    drivers = reader.role("drivers", "targets") if "drivers" in kind_roles else None
+                    vendors = set(reader.delegated_roles(drivers)) if drivers else set()
+                families[key.family] = (
+                    reader.family(key.family, "drivers") if key.family in vendors else None
+                )
+            else:
+                families[key.family] = (
+                    reader.family(key.family, "targets") if key.family in kind_roles else None
+                )
+        family = families[key.family]
+        if family is not None:
+            for bin_ in family.bins_for_key(key.key):
+                selected.setdefault(bin_.role, bin_)
+    return [selected[name] for name in sorted(selected)]

@@ -1,0 +1,195 @@
+"""A device's verified view of the catalog: python-tuf's Updater, loading only chosen bins.
+
+The Updater does the whole TUF client workflow (root rotation, timestamp, snapshot, rollback
+and freeze checks, signatures, delegations). On top of it this module reads the bins a
+device's inventory selects (docs/catalog.md) and nothing else, and lists their manifests.
+
+Incremental scans (DESIGN.md §3): python-tuf keeps verified metadata on disk and downloads a
+role only when the snapshot names a new version. Within one process the reader also keeps the
+parsed entries of every bin it verified, keyed by the bin's SHA-256 *as pinned by the verified
+snapshot* and by its delegator's SHA-256, so an unchanged bin is neither re-verified nor
+re-parsed: the snapshot's signature still vouches for every byte.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tuf.api import exceptions as tuf_exceptions
+from tuf.api.metadata import Targets
+from tuf.ngclient import Updater, UpdaterConfig
+from tuf.ngclient.fetcher import FetcherInterface
+
+from tidings.catalog.entries import CUSTOM_KEY
+from tidings.catalog.layout import BINS_FIELD, Bin, Family, family_of
+from tidings.errors import DeadlineError, IntegrityError, ManifestError, TransportError
+from tidings.manifest import UpdateManifest, manifest_from_dict
+
+logger = logging.getLogger(__name__)
+
+MAX_ROOT_BYTES = 512_000  # bytes
+MAX_TIMESTAMP_BYTES = 16_384  # bytes
+MAX_SNAPSHOT_BYTES = 8_000_000  # bytes; the snapshot lists every role
+MAX_TARGETS_BYTES = 32_000_000  # bytes; a bin's size is pinned by the snapshot anyway
+
+
+@dataclass(frozen=True)
+class BinEntry:
+    """One manifest found in a bin, with where its payloads are."""
+
+    manifest: UpdateManifest
+    payload_dir: str  # directory of the payload targets (the update's home bin)
+    role: str  # the bin it was found in
+
+
+@dataclass
+class BinCache:
+    """Parsed bins of earlier scans in this process: (role) -> (pins, entries)."""
+
+    entries: dict[str, tuple[tuple[str, str], tuple[BinEntry, ...]]] = field(default_factory=dict)
+    warnings: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def updater_config() -> UpdaterConfig:
+    """Size caps for every metadata file a device accepts."""
+    return UpdaterConfig(
+        root_max_length=MAX_ROOT_BYTES,
+        timestamp_max_length=MAX_TIMESTAMP_BYTES,
+        snapshot_max_length=MAX_SNAPSHOT_BYTES,
+        targets_max_length=MAX_TARGETS_BYTES,
+        app_user_agent="tidings-agent/0.1",
+    )
+
+
+class CatalogReader:
+    """One scan's verified catalog. Create one per scan: TUF refreshes once per Updater."""
+
+    def __init__(
+        self,
+        *,
+        metadata_dir: Path,
+        metadata_url: str,
+        targets_url: str,
+        download_dir: Path,
+        fetcher: FetcherInterface,
+        bootstrap: bytes | None = None,
+        cache: BinCache | None = None,
+    ) -> None:
+        metadata_dir.mkdir(parents=True, exist_ok=True)
+        download_dir.mkdir(parents=True, exist_ok=True)
+        self.updater = Updater(
+            str(metadata_dir),
+            metadata_url,
+            str(download_dir),
+            targets_url,
+            fetcher=fetcher,
+            config=updater_config(),
+            bootstrap=bootstrap,
+        )
+        self.cache = cache if cache is not None else BinCache()
+        self.bins_fetched: list[str] = []  # roles verified (and downloaded if new) this scan
+
+    def refresh(self) -> None:
+        """Run the TUF client workflow up to the snapshot.
+
+        Raises:
+            IntegrityError: bad signature, rollback, freeze, mix-and-match, oversized...
+            TransportError: the service could not be reached or answered with an error.
+        """
+        with translated_errors():
+            self.updater.refresh()
+
+    def role(self, name: str, parent: str) -> Targets:
+        """A targets role, verified through its delegator (already loaded)."""
+        with translated_errors():
+            # python-tuf has no public "load this delegated role": _load_targets is the
+            # exact step of its delegation walk (local copy if the snapshot allows, else fetch).
+            return self.updater._load_targets(name, parent)  # noqa: SLF001
+
+    def top_targets(self) -> Targets:
+        """The top-level targets role."""
+        return self.role("targets", "root")
+
+    def family(self, name: str, parent: str) -> Family:
+        """A kind or vendor role and its bin counts, as signed in its metadata.
+
+        Raises:
+            IntegrityError: the role carries no valid bin counts.
+        """
+        signed = self.role(name, parent)
+        counts = signed.unrecognized_fields.get(BINS_FIELD)
+        try:
+            key_bins, id_bins = (int(counts[0]), int(counts[1]))  # type: ignore[index]
+            return family_of(name, key_bins, id_bins)
+        except (TypeError, ValueError, IndexError, KeyError) as e:
+            raise IntegrityError(f"role {name} has no valid {BINS_FIELD}: {counts!r}") from e
+
+    def delegated_roles(self, signed: Targets) -> list[str]:
+        """Names of the roles ``signed`` delegates to."""
+        if signed.delegations is None or signed.delegations.roles is None:
+            return []
+        return list(signed.delegations.roles)
+
+    def bin_entries(self, bin_: Bin) -> tuple[tuple[BinEntry, ...], tuple[str, ...]]:
+        """Every manifest in ``bin_`` and any problems found (bad entries are skipped)."""
+        snapshot = self.updater._trusted_set.snapshot  # noqa: SLF001 (verified, read-only)
+        meta = snapshot.meta.get(f"{bin_.role}.json")
+        parent_meta = snapshot.meta.get(f"{bin_.family}.json")
+        if meta is None or parent_meta is None:
+            raise IntegrityError(f"bin {bin_.role} is not in the snapshot")
+        pins = (_pin(meta.hashes, meta.version), _pin(parent_meta.hashes, parent_meta.version))
+        cached = self.cache.entries.get(bin_.role)
+        if cached is not None and cached[0] == pins:
+            return cached[1], self.cache.warnings.get(bin_.role, ())
+        signed = self.role(bin_.role, bin_.family)
+        self.bins_fetched.append(bin_.role)
+        entries, warnings = _parse_bin(bin_.role, signed)
+        self.cache.entries[bin_.role] = (pins, entries)
+        self.cache.warnings[bin_.role] = warnings
+        return entries, warnings
+
+
+def _pin(hashes: dict[str, str] | None, version: int) -> str:
+    return f"{version}:{(hashes or {}).get('sha256', '')}"
+
+
+def _parse_bin(role: str, signed: Targets) -> tuple[tuple[BinEntry, ...], tuple[str, ...]]:
+    entries: list[BinEntry] = []
+    warnings: list[str] = []
+    for path, target in signed.targets.items():
+        if not path.endswith(".manifest.json"):
+            continue
+        custom: Any = target.custom.get(CUSTOM_KEY) if isinstance(target.custom, dict) else None
+        try:
+            if not isinstance(custom, dict) or not isinstance(custom.get("payload_dir"), str):
+                raise ManifestError(f"{role}/{path}", "custom", "missing tidings fields")
+            manifest = manifest_from_dict(custom.get("manifest"), source=f"{role}/{path}")
+        except ManifestError as e:
+            warnings.append(f"skipped an invalid signed manifest: {e}")
+            continue
+        entries.append(BinEntry(manifest, custom["payload_dir"], role))
+    return tuple(entries), tuple(warnings)
+
+
+@contextlib.contextmanager
+def translated_errors() -> Iterator[None]:
+    """Map python-tuf's exceptions to our tree at this edge (STYLE.md, "Errors").
+
+    A download that failed is a transport error (retry later); anything the TUF workflow
+    rejects, including a response longer than its signed length, is an integrity error.
+    """
+    try:
+        yield
+    except tuf_exceptions.SlowRetrievalError as e:
+        raise DeadlineError(str(e)) from e
+    except tuf_exceptions.DownloadLengthMismatchError as e:
+        raise IntegrityError(f"catalog verification failed: {e}") from e
+    except tuf_exceptions.DownloadError as e:
+        raise TransportError(str(e)) from e
+    except tuf_exceptions.RepositoryError as e:
+        raise IntegrityError(f"catalog verification failed: {e}") from e
