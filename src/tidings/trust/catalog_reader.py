@@ -109,7 +109,7 @@ class CatalogReader:
         with translated_errors():
             # python-tuf has no public "load this delegated role": _load_targets is the
             # exact step of its delegation walk (local copy if the snapshot allows, else fetch).
-            return self.updater._load_targets(name, parent)  # noqa: SLF001
+            return self.updater._load_targets(name, parent)
 
     def top_targets(self) -> Targets:
         """The top-level targets role."""
@@ -137,7 +137,7 @@ class CatalogReader:
 
     def bin_entries(self, bin_: Bin) -> tuple[tuple[BinEntry, ...], tuple[str, ...]]:
         """Every manifest in ``bin_`` and any problems found (bad entries are skipped)."""
-        snapshot = self.updater._trusted_set.snapshot  # noqa: SLF001 (verified, read-only)
+        snapshot = self.updater._trusted_set.snapshot
         meta = snapshot.meta.get(f"{bin_.role}.json")
         parent_meta = snapshot.meta.get(f"{bin_.family}.json")
         if meta is None or parent_meta is None:
