@@ -75,9 +75,14 @@ class Lookup:
             self._set_version(snapshot_version)
 
     def replace_all(self, rows: Iterable[Located], snapshot_version: int) -> None:
-        """Rebuild: published rows from the metadata; revoked rows are kept."""
+        """Rebuild: published rows from the metadata; every other known update is revoked.
+
+        A published row the metadata no longer holds can only come from a revoke whose commit
+        landed but whose record here was lost (publishes record only after committing), so it
+        becomes revoked, never forgotten: a forgotten revision could be published again.
+        """
         with self._transaction():
-            self._db.execute("DELETE FROM updates WHERE state='published'")
+            self._db.execute("UPDATE updates SET state='revoked' WHERE state='published'")
             self._insert(rows)
             self._set_version(snapshot_version)
 
