@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest

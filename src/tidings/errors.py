@@ -17,7 +17,8 @@ Everything a user can cause by bad input is a ``UsageError`` with one clear line
         ├── PayloadError          a payload file is missing, unreadable or does not match
         ├── KeyStoreError         a signing key is missing, unreadable or the wrong kind
         ├── CatalogError          the catalog on disk is missing, corrupt or in the wrong state
-        └── ConfigError           a data directory or configuration value is wrong
+        ├── ConfigError           a data directory or configuration value is wrong
+        └── EnrollmentError       a device cannot enroll: wrong pin, refused token, bad reply
 """
 
 from __future__ import annotations
@@ -76,3 +77,7 @@ class CatalogError(UsageError):
 
 class ConfigError(UsageError):
     """A data directory or a configuration value is wrong."""
+
+
+class EnrollmentError(UsageError):
+    """A device cannot enroll: the pin does not match, the token is refused, the reply is bad."""

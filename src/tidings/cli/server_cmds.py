@@ -1,4 +1,4 @@
-"""``tidings server init`` and ``tidings server run``."""
+"""``tidings server init``, ``tidings server run`` and ``tidings server token``."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from tidings.catalog.create import InitOptions, create_data_dir
 from tidings.catalog.publisher import Publisher
 from tidings.cli.app import one_line_errors, out, server_app
 from tidings.clock import SystemClock
+from tidings.errors import ConfigError
 from tidings.service.config import ServiceConfig
 from tidings.service.server import serve
+from tidings.service.state import ServiceState, default_database_url, parse_lifetime
 from tidings.service.tls import ca_pin, create_ca, issue_server_certificate
 
 DataDir = Annotated[Path, typer.Argument(help="The service's data directory.")]
@@ -71,3 +73,32 @@ def run(
         resign_interval_s=resign_interval,
     )
     serve(data_dir, config=config, resign=publisher.refresh_online)
+
+
+@server_app.command("token")
+@one_line_errors
+def token(
+    data_dir: DataDir,
+    group: Annotated[str, typer.Option(help="The group enrolled devices join.")],
+    expires: Annotated[str, typer.Option(help="Lifetime: 30m, 24h, 7d (at most 365d).")] = "24h",
+    uses: Annotated[int, typer.Option(help="Enrollments allowed.")] = 1,
+    unlimited: Annotated[bool, typer.Option(help="Any number of enrollments.")] = False,
+) -> None:
+    """Create an enrollment token (shown once: only its hash is stored)."""
+    if unlimited and uses != 1:
+        raise ConfigError("give --uses or --unlimited, not both")
+    lifetime = parse_lifetime(expires)
+    if not (data_dir / "tls" / "ca.pem").is_file():
+        raise ConfigError(
+            f"{data_dir} is not a Tidings data directory: run `tidings server init {data_dir}`"
+        )
+    state = ServiceState.open(default_database_url(data_dir), clock=SystemClock())
+    try:
+        issued = state.create_token(group, lifetime=lifetime, uses=None if unlimited else uses)
+    finally:
+        state.close()
+    allowed = "unlimited uses" if issued.uses is None else f"{issued.uses} use(s)"
+    out.print(issued.token, highlight=False, markup=False)
+    out.print(f"group: {issued.group_id}", highlight=False, markup=False)
+    expiry = issued.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    out.print(f"expires: {expiry} ({allowed})", highlight=False, markup=False)

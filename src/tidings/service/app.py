@@ -1,17 +1,20 @@
 """The update service's ASGI application: signed metadata, content with byte ranges, health.
 
-Routes (GET and HEAD only; DESIGN.md §3: metadata and content are static files):
+Routes (GET and HEAD only, enrollment aside; DESIGN.md §3: metadata and content are static):
 
 - ``/metadata/{name}``   ``repo/metadata/<name>``, JSON; unversioned names ``no-cache``,
   versioned ``N.<role>.json`` cached as immutable.
 - ``/targets/{path}``    ``repo/targets/<path>``, octet-stream, byte ranges and If-Range by
   Starlette's ``FileResponse``; a content-addressed name's ETag is its quoted SHA-256.
 - ``/health``            the verdict of ``health.health_verdict``.
+- ``/v1/ca.pem``, ``POST /v1/enroll``  device enrollment (``enrollment.py``), HTTPS app only.
 
 Invariants: nothing outside ``repo/metadata`` and ``repo/targets`` is ever opened: names are
 checked lexically first (``names.py``), then the resolved path (symlinks followed) must still be
 below its root. No request body is accepted (413), no other method (405), no path longer than
-``max_path_chars`` (414). The content-only app (plain-HTTP port) has no ``/metadata``.
+``max_path_chars`` (414), with one narrow exception: ``POST /v1/enroll`` with a
+``Content-Length`` of at most ``enrollment.MAX_ENROLL_BODY_BYTES`` (chunked bodies: 411).
+The content-only app (plain-HTTP port) has neither ``/metadata`` nor enrollment.
 """
 
 from __future__ import annotations
@@ -31,8 +34,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tidings.clock import Clock, SystemClock
 from tidings.service import names
 from tidings.service.config import ServiceConfig
+from tidings.service.enrollment import ENROLL_PATH, MAX_ENROLL_BODY_BYTES, add_enrollment_routes
 from tidings.service.health import MAX_TIMESTAMP_BYTES, health_verdict
 from tidings.service.resign import ResignSchedule
+from tidings.service.state import ServiceState, default_database_url
 
 logger = logging.getLogger(__name__)
 
@@ -56,22 +61,34 @@ def create_app(
         resign: Called off the event loop at startup and then every
             ``config.resign_interval_s`` (refreshes timestamp/snapshot); failures are logged
             and never stop the server (see ``resign.ResignSchedule``).
-        clock: Time source for the health verdict.
+        clock: Time source for the health verdict and enrollment.
 
     Returns:
         The application (a Starlette subclass).
+
+    Raises:
+        ConfigError: The service database (``config.database_url``) cannot be opened.
     """
     repo = data_dir / "repo"
+    state = None
+    if not content_only:
+        url = config.database_url or default_database_url(data_dir)
+        state = ServiceState.open(url, clock=clock)
     app = FastAPI(
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
         redirect_slashes=False,
-        lifespan=_resign_lifespan(resign, config),
+        lifespan=_resign_lifespan(resign, config, on_close=state.close if state else None),
     )
-    app.add_middleware(_RequestGuard, max_path_chars=config.max_path_chars)
+    app.add_middleware(
+        _RequestGuard,
+        max_path_chars=config.max_path_chars,
+        post_paths=frozenset() if content_only else frozenset({ENROLL_PATH}),
+    )
 
-    if not content_only:
+    if state is not None:
+        add_enrollment_routes(app, data_dir, state=state, clock=clock)
 
         @app.api_route("/metadata/{name}", methods=_METHODS)
         def get_metadata(name: str) -> Response:
@@ -139,31 +156,45 @@ def _read_bounded(path: Path, limit: int) -> bytes | None:
 
 
 def _resign_lifespan(
-    resign: Callable[[], object] | None, config: ServiceConfig
+    resign: Callable[[], object] | None,
+    config: ServiceConfig,
+    *,
+    on_close: Callable[[], object] | None = None,
 ) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if resign is None:
-            yield
-            return
-        schedule = ResignSchedule(
-            resign, interval_s=config.resign_interval_s, grace_s=config.shutdown_grace_s
-        )
-        schedule.start()
         try:
-            yield
+            if resign is None:
+                yield
+                return
+            schedule = ResignSchedule(
+                resign, interval_s=config.resign_interval_s, grace_s=config.shutdown_grace_s
+            )
+            schedule.start()
+            try:
+                yield
+            finally:
+                await schedule.stop()
         finally:
-            await schedule.stop()
+            if on_close is not None:
+                on_close()
 
     return lifespan
 
 
 class _RequestGuard:
-    """Rejects before routing: other methods (405), request bodies (413), long paths (414)."""
+    """Rejects before routing: other methods (405), request bodies (413), long paths (414).
 
-    def __init__(self, app: ASGIApp, *, max_path_chars: int) -> None:
+    ``post_paths`` are the only exception: POST with a declared ``Content-Length`` of at most
+    ``MAX_ENROLL_BODY_BYTES`` (enrollment; h11 then delivers no more than declared).
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, max_path_chars: int, post_paths: frozenset[str] = frozenset()
+    ) -> None:
         self._app = app
         self._max_path_chars = max_path_chars
+        self._post_paths = post_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -176,12 +207,21 @@ class _RequestGuard:
             await rejection(scope, receive, send)
 
     def _reject(self, scope: Scope) -> Response | None:
-        if scope["method"] not in _METHODS:
-            return PlainTextResponse("Method Not Allowed", 405, headers={"Allow": "GET, HEAD"})
         headers = {k.lower(): v for k, v in scope["headers"]}
         length = headers.get(b"content-length", b"0").strip()
+        if scope["method"] == "POST" and scope["path"] in self._post_paths:
+            if b"transfer-encoding" in headers or b"content-length" not in headers:
+                return PlainTextResponse("Length Required", 411)
+            if not length.isdigit() or int(length) > MAX_ENROLL_BODY_BYTES:
+                return PlainTextResponse("Request body too large", 413)
+            return self._reject_long_path(scope)
+        if scope["method"] not in _METHODS:
+            return PlainTextResponse("Method Not Allowed", 405, headers={"Allow": "GET, HEAD"})
         if b"transfer-encoding" in headers or not length.isdigit() or int(length) > 0:
             return PlainTextResponse("Request bodies are not accepted", 413)
+        return self._reject_long_path(scope)
+
+    def _reject_long_path(self, scope: Scope) -> Response | None:
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         if len(raw_path) > self._max_path_chars:
             return PlainTextResponse("URI Too Long", 414)

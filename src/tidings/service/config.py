@@ -32,6 +32,8 @@ class ServiceConfig:
         max_header_bytes: Bytes of request line plus headers accepted (slowloris, memory).
         max_path_chars: Characters of the request path accepted; longer paths get 414.
         shutdown_grace_s: Seconds in-flight requests get to finish on SIGTERM/SIGINT.
+        database_url: SQLAlchemy URL of the service state (enrollment tokens, devices);
+            ``None`` means SQLite in ``DATA_DIR/service.db``. PostgreSQL for replicas.
     """
 
     host: str = "127.0.0.1"
@@ -45,6 +47,7 @@ class ServiceConfig:
     max_header_bytes: int = 16_384  # bytes
     max_path_chars: int = 1024  # characters
     shutdown_grace_s: float = 5.0  # seconds
+    database_url: str | None = None
 
     def __post_init__(self) -> None:
         for name, port in (("port", self.port), ("plain_http_port", self.plain_http_port)):

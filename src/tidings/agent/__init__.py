@@ -1,0 +1,8 @@
+"""The agent (DESIGN.md §5): the update client service on a device.
+
+Modules so far: ``state`` (the device's enrolled identity and trust on disk, ``AgentState``),
+``enroll`` (joining a service: pin check, CSR, verified reply, atomic state directory) and
+``ledger`` (what this device did with updates).
+"""
+
+from __future__ import annotations

@@ -1,0 +1,385 @@
+"""Enrolling a device with the update service (DESIGN.md §2).
+
+The administrator gives the device three things out of band: the service URL, the SPKI pin of
+the service CA, and a token. The steps:
+
+1. Fetch ``/v1/ca.pem`` over TLS *without* verification: nothing is trusted yet, the pin is
+   the trust anchor. The certificate must be a CA and its SPKI pin must equal ``pin``.
+2. From then on, every connection verifies the server against that CA only: a server that
+   copied the public CA certificate but holds no certificate issued by it fails here.
+3. Generate an ECDSA P-256 key, send a CSR and the token to ``POST /v1/enroll``.
+4. Verify the reply (``verify_enrollment_reply``, pure): the certificate is issued by the
+   pinned CA for our key and names the device; the TUF root is signed by its own keys.
+5. Write the state directory in one ``os.rename`` of a fully written temporary directory:
+   on any failure nothing is left behind, not even the key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hmac
+import json
+import os
+import re
+import shutil
+import ssl
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from tuf.api.exceptions import UnsignedMetadataError
+from tuf.api.metadata import Metadata, Root
+from tuf.api.serialization import DeserializationError
+from tuf.api.serialization.json import JSONSerializer
+
+from tidings.agent import state as layout
+from tidings.agent.state import DeviceIdentity
+from tidings.clock import Clock
+from tidings.errors import ConfigError, EnrollmentError, IntegrityError, TransportError
+from tidings.fsutil import fsync_dir
+from tidings.service.tls import spki_pin
+
+CA_PATH = "/v1/ca.pem"
+ENROLL_PATH = "/v1/enroll"
+MAX_CA_BYTES = 65_536  # bytes
+MAX_REPLY_BYTES = 2 * 1_048_576  # bytes: a root of up to 1 MiB plus two certificates
+PLACEHOLDER_CN = "tidings-enrolling-device"  # the service replaces it with the device id
+USER_AGENT = "tidings/0.1"
+
+_DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_GROUP = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # as the service validates groups
+_KEY_MODE = 0o600
+_FILE_MODE = 0o644
+
+
+@dataclass(frozen=True)
+class VerifiedReply:
+    """An enrollment reply that passed every check of ``verify_enrollment_reply``."""
+
+    device_id: str
+    group_id: str
+    cert_pem: bytes
+    root_json: bytes  # the root metadata, in the catalog's compact canonical form
+
+
+def enroll(
+    state_dir: Path,
+    *,
+    server: str,
+    pin: str,
+    token: str,
+    clock: Clock,
+    hostname: str | None = None,
+    timeout_s: float = 30.0,
+) -> DeviceIdentity:
+    """Enroll this device with the service at ``server`` and write ``state_dir``.
+
+    Args:
+        state_dir: Where the agent keeps its state; must not exist, or be empty.
+        server: The service's base URL, ``https://`` only.
+        pin: The SPKI pin of the service CA, ``sha256/<base64>``.
+        token: An enrollment token from ``tidings server token``.
+        clock: Time source (certificate validity, ``enrolled_at``).
+        hostname: A name reported to the service (informational).
+        timeout_s: Seconds allowed for connecting and for each read or write.
+
+    Returns:
+        The identity written to ``state_dir/device.json``.
+
+    Raises:
+        EnrollmentError: Bad arguments, ``state_dir`` not empty, the CA does not match the
+            pin, the server's certificate is not from the pinned CA, the token is refused,
+            or the reply is malformed.
+        IntegrityError: The reply does not verify (certificate or root signatures).
+        TransportError: The server cannot be reached or failed.
+    """
+    base = _check_server_url(server)
+    _check_pin(pin)
+    _check_state_dir_free(state_dir)
+    timeout = httpx.Timeout(timeout_s)
+    ca_pem = _fetch_pinned_ca(base, pin, timeout)
+    pinned = ssl.create_default_context(cadata=ca_pem.decode("ascii"))
+    pinned.minimum_version = ssl.TLSVersion.TLSv1_2
+    key = ec.generate_private_key(ec.SECP256R1())
+    request = {"token": token, "csr": _csr_pem(key).decode("ascii")}
+    if hostname:
+        request["hostname"] = hostname
+    with _client(pinned, timeout) as client:
+        reply = _post_enroll(client, base + ENROLL_PATH, request)
+    verified = verify_enrollment_reply(reply, ca_pem=ca_pem, device_key=key, clock=clock)
+    identity = DeviceIdentity(verified.device_id, verified.group_id, base, pin, clock.now())
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    write_state_dir(
+        state_dir,
+        {
+            layout.ROOT_FILE: (verified.root_json, _FILE_MODE),
+            layout.CA_FILE: (ca_pem, _FILE_MODE),
+            layout.KEY_FILE: (key_pem, _KEY_MODE),
+            layout.CERT_FILE: (verified.cert_pem, _FILE_MODE),
+            layout.IDENTITY_FILE: (identity.to_json(), _FILE_MODE),
+        },
+    )
+    return identity
+
+
+def verify_enrollment_reply(
+    body: bytes, *, ca_pem: bytes, device_key: ec.EllipticCurvePrivateKey, clock: Clock
+) -> VerifiedReply:
+    """Check a ``POST /v1/enroll`` reply against the pinned CA and our key. Pure.
+
+    Raises:
+        EnrollmentError: The reply is not the expected JSON, or the certificate is not
+            valid at ``clock.now()`` (a wrong clock on the device, usually).
+        IntegrityError: The certificate is not issued by the pinned CA for our key and our
+            device id, the reply names another CA, or the root is not signed by itself.
+    """
+    reply = _json_object(body)
+    device_id, group_id = reply.get("device_id"), reply.get("group_id")
+    cert_text, ca_text, root = reply.get("certificate"), reply.get("ca"), reply.get("root")
+    if not isinstance(device_id, str) or not _DEVICE_ID.fullmatch(device_id):
+        raise EnrollmentError("the server's reply has no valid device_id")
+    if not isinstance(group_id, str) or not _GROUP.fullmatch(group_id):
+        raise EnrollmentError("the server's reply has no valid group_id")
+    if not (isinstance(cert_text, str) and isinstance(ca_text, str) and isinstance(root, dict)):
+        raise EnrollmentError("the server's reply lacks certificate, ca or root")
+    ca = x509.load_pem_x509_certificate(ca_pem)
+    if _pin_of(ca_text.encode("ascii", "replace")) != _pin_of(ca_pem):
+        raise IntegrityError("the server's reply names a CA other than the pinned one")
+    cert = _single_certificate(cert_text.encode("ascii", "replace"), "device certificate")
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature) as e:
+        raise IntegrityError("the device certificate is not issued by the pinned CA") from e
+    if cert.public_key() != device_key.public_key():
+        raise IntegrityError("the device certificate is not for this device's key")
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if [n.value for n in names] != [device_id]:
+        raise IntegrityError("the device certificate does not name the device id")
+    if _basic_constraints_ca(cert):
+        raise IntegrityError("the device certificate is a CA certificate")
+    now = clock.now()
+    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+        raise EnrollmentError("the device certificate is not valid now: check this clock")
+    return VerifiedReply(
+        device_id, group_id, cert.public_bytes(serialization.Encoding.PEM), _verified_root(root)
+    )
+
+
+def write_state_dir(state_dir: Path, files: dict[Path, tuple[bytes, int]]) -> None:
+    """Write ``files`` (relative path -> (bytes, mode)) as ``state_dir``, all or nothing.
+
+    Everything is written and fsynced in a temporary directory beside ``state_dir``, then
+    renamed onto it (``rename(2)`` replaces an empty directory and fails on a non-empty one).
+
+    Raises:
+        EnrollmentError: ``state_dir`` is not empty, or the files cannot be written.
+    """
+    parent = state_dir.absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{state_dir.name}.", suffix=".tmp", dir=parent))
+    except OSError as e:
+        raise EnrollmentError(f"cannot write {state_dir}: {e.strerror}") from e
+    try:
+        for relative, (data, mode) in files.items():
+            path = tmp / relative
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _write_file(path, data, mode)
+        for directory in {(tmp / r).parent for r in files}:
+            fsync_dir(directory)
+        os.rename(tmp, state_dir)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if state_dir.exists():
+            raise EnrollmentError(f"{state_dir} is not empty: nothing was written") from e
+        raise EnrollmentError(f"cannot write {state_dir}: {e.strerror or e}") from e
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    fsync_dir(parent)
+
+
+def _check_server_url(server: str) -> str:
+    try:
+        url = httpx.URL(server)
+    except (httpx.InvalidURL, TypeError) as e:
+        raise EnrollmentError(f"--server must be an https:// URL, not {server!r}") from e
+    if url.scheme != "https" or not url.host or url.query or url.fragment:
+        raise EnrollmentError(f"--server must be an https:// URL, not {server!r}")
+    return str(url).rstrip("/")
+
+
+def _check_pin(pin: str) -> None:
+    try:
+        digest = base64.b64decode(pin.removeprefix("sha256/"), validate=True)
+    except (binascii.Error, ValueError):
+        digest = b""
+    if not pin.startswith("sha256/") or len(digest) != 32:
+        raise EnrollmentError(
+            f"--pin must be the CA pin printed by `tidings server init` (sha256/...), not {pin!r}"
+        )
+
+
+def _check_state_dir_free(state_dir: Path) -> None:
+    if (state_dir / layout.IDENTITY_FILE).exists():
+        raise EnrollmentError(f"{state_dir} is already enrolled: use another directory")
+    if state_dir.exists() and (not state_dir.is_dir() or any(state_dir.iterdir())):
+        raise EnrollmentError(f"{state_dir} is not empty: enroll into a new directory")
+
+
+def _fetch_pinned_ca(base: str, pin: str, timeout: httpx.Timeout) -> bytes:
+    # Nothing is trusted yet: the server's certificate is not checked here, the pin is.
+    blind = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    blind.check_hostname = False
+    blind.verify_mode = ssl.CERT_NONE
+    blind.minimum_version = ssl.TLSVersion.TLSv1_2
+    url = base + CA_PATH
+    with _client(blind, timeout) as client:
+        status, data = _request(client, "GET", url, MAX_CA_BYTES)
+    if status != 200:
+        raise EnrollmentError(f"{url}: HTTP {status}; is this a Tidings update service?")
+    ca = _single_certificate(data, "CA certificate at " + url)
+    actual = _pin_of(data)
+    if not hmac.compare_digest(actual.encode("ascii"), pin.encode("ascii", "replace")):
+        raise EnrollmentError(f"the server's CA does not match --pin (it has {actual})")
+    if not _basic_constraints_ca(ca):
+        raise EnrollmentError(f"the certificate at {url} is not a CA certificate")
+    return ca.public_bytes(serialization.Encoding.PEM)
+
+
+def _post_enroll(client: httpx.Client, url: str, request: dict[str, str]) -> bytes:
+    status, data = _request(client, "POST", url, MAX_REPLY_BYTES, json=request)
+    if status == 200:
+        return data
+    error = _error_message(data)
+    if status == 403:
+        raise EnrollmentError(f"enrollment refused: {error}")
+    if status >= 500:
+        raise TransportError(f"{url}: HTTP {status}: {error}")
+    raise EnrollmentError(f"enrollment rejected (HTTP {status}): {error}")
+
+
+def _client(context: ssl.SSLContext, timeout: httpx.Timeout) -> httpx.Client:
+    return httpx.Client(
+        verify=context,
+        timeout=timeout,
+        follow_redirects=False,
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+    )
+
+
+def _request(
+    client: httpx.Client, method: str, url: str, limit: int, **kwargs: Any
+) -> tuple[int, bytes]:
+    """Send a request; return the status and at most ``limit`` bytes of body."""
+    try:
+        with client.stream(method, url, **kwargs) as response:
+            body = bytearray()
+            for chunk in response.iter_raw():
+                body += chunk
+                if len(body) > limit:
+                    raise EnrollmentError(f"{url}: reply larger than {limit} bytes")
+            return response.status_code, bytes(body)
+    except httpx.HTTPError as e:
+        if _caused_by(e, ssl.SSLCertVerificationError):
+            raise EnrollmentError(
+                f"{url}: the server's certificate is not issued by the pinned CA ({_line(e)})"
+            ) from e
+        raise TransportError(f"cannot reach {url}: {_line(e)}") from e
+
+
+def _verified_root(root: dict[str, Any]) -> bytes:
+    try:
+        md = Metadata[Root].from_bytes(json.dumps(root).encode("utf-8"))
+    except (DeserializationError, ValueError, TypeError) as e:
+        raise EnrollmentError("the server's root metadata is not TUF root metadata") from e
+    if not isinstance(md.signed, Root):
+        raise EnrollmentError("the server's root metadata is not TUF root metadata")
+    try:
+        md.verify_delegate(Root.type, md)  # the trust anchor must at least be self-consistent
+    except UnsignedMetadataError as e:
+        raise IntegrityError(f"the server's root metadata is not signed by its keys: {e}") from e
+    return md.to_bytes(JSONSerializer(compact=True))
+
+
+def _csr_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, PLACEHOLDER_CN)])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+def _single_certificate(pem: bytes, what: str) -> x509.Certificate:
+    try:
+        certs = x509.load_pem_x509_certificates(pem)
+    except ValueError as e:
+        raise EnrollmentError(f"the {what} is not a PEM certificate") from e
+    if len(certs) != 1:
+        raise EnrollmentError(f"the {what} must be exactly one certificate")
+    return certs[0]
+
+
+def _pin_of(pem: bytes) -> str:
+    try:
+        return spki_pin(pem)
+    except ConfigError as e:
+        raise EnrollmentError("the server sent something that is not a PEM certificate") from e
+
+
+def _basic_constraints_ca(cert: x509.Certificate) -> bool:
+    with contextlib.suppress(x509.ExtensionNotFound):
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    return False
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise EnrollmentError("the server's reply is not JSON") from e
+    if not isinstance(data, dict):
+        raise EnrollmentError("the server's reply is not a JSON object")
+    return data
+
+
+def _error_message(body: bytes) -> str:
+    with contextlib.suppress(EnrollmentError):
+        error = _json_object(body).get("error")
+        if isinstance(error, str) and error:
+            return " ".join(error.split())[:200]
+    return "no reason given"
+
+
+def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = error
+    for _ in range(10):  # bounded: cause chains are short
+        if seen is None:
+            return False
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
+def _write_file(path: Path, data: bytes, mode: int) -> None:
+    # O_EXCL with the final mode: a key is never readable by others, not even for a moment.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())

@@ -1,0 +1,299 @@
+"""The service's dynamic state (DESIGN.md §3): enrollment tokens and enrolled devices.
+
+A small repository over SQLAlchemy Core, so the embedded SQLite default
+(``sqlite:///DATA_DIR/service.db``) and PostgreSQL for replicas differ only by URL.
+
+Invariants:
+
+- A token is never stored, only its SHA-256 (hex): a copy of the database enrolls nobody.
+- Redemption is one conditional ``UPDATE ... WHERE uses_left > 0`` whose row count decides:
+  concurrent enrollments cannot spend a single-use token twice, on any backend.
+- Spending the token, issuing the certificate and recording the device are one transaction:
+  if issuance fails, the token is not spent and no device is recorded.
+- Times are timezone-aware UTC, taken from the injected ``Clock``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    false,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+from tidings.clock import Clock
+from tidings.errors import ConfigError, EnrollmentError
+
+TOKEN_PREFIX = "tdt_"  # noqa: S105 - a recognizable prefix, not a secret
+MAX_TOKEN_CHARS = 128  # characters; ours are 47
+MAX_TOKEN_LIFETIME = timedelta(days=365)
+MAX_HOSTNAME_CHARS = 253  # characters, a DNS name
+SQLITE_BUSY_TIMEOUT_S = 30.0  # seconds a writer waits for another one (concurrent enrollments)
+DATABASE_FILE = "service.db"
+
+# Refusal reasons, sent to the device as-is: they tell an administrator what to fix, and say
+# nothing an attacker without a valid token could use.
+REFUSED_UNKNOWN = "unknown token"
+REFUSED_EXPIRED = "token expired"
+REFUSED_USED_UP = "token used up"
+REFUSED_REVOKED = "token revoked"
+
+_GROUP = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_LIFETIME = re.compile(r"([1-9][0-9]{0,6})([smhd])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}  # seconds
+
+_metadata = MetaData()
+enrollment_tokens = Table(
+    "enrollment_tokens",
+    _metadata,
+    Column("token_hash", String(64), primary_key=True),  # sha256 hex of the token
+    Column("group_id", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("uses_left", Integer, nullable=True),  # NULL: unlimited
+    Column("uses", Integer, nullable=False),  # successful redemptions so far
+    Column("revoked", Boolean, nullable=False),
+)
+devices = Table(
+    "devices",
+    _metadata,
+    Column("device_id", String(64), primary_key=True),  # also the certificate's CN
+    Column("group_id", String(64), nullable=False, index=True),
+    Column("hostname", String(MAX_HOSTNAME_CHARS), nullable=True),  # as reported: untrusted
+    Column("cert_serial", String(40), nullable=False),  # hex
+    Column("cert_sha256", String(64), nullable=False),  # hex, of the DER certificate
+    Column("enrolled_at", DateTime(timezone=True), nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A token just created. ``token`` is shown once and never stored."""
+
+    token: str
+    group_id: str
+    expires_at: datetime
+    uses: int | None  # None: unlimited
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    """What the issuing callback of ``redeem_token`` returns."""
+
+    pem: bytes
+    serial: str  # hex
+    sha256: str  # hex, of the DER certificate
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    """An enrolled device."""
+
+    device_id: str
+    group_id: str
+    hostname: str | None
+    cert_serial: str
+    cert_sha256: str
+    enrolled_at: datetime
+
+
+def default_database_url(data_dir: Path) -> str:
+    """The embedded default: SQLite in ``DATA_DIR/service.db``."""
+    return f"sqlite:///{data_dir / DATABASE_FILE}"
+
+
+def validate_group(group_id: str) -> str:
+    """Return ``group_id`` if it is a valid group name, else raise ``ConfigError``."""
+    if not _GROUP.fullmatch(group_id):
+        raise ConfigError(
+            f"invalid group {group_id!r}: use 1 to 64 of a-z 0-9 . _ - "
+            "starting with a letter or digit"
+        )
+    return group_id
+
+
+def parse_lifetime(text: str) -> timedelta:
+    """Parse ``30m``, ``24h``, ``7d`` (also ``90s``) into a duration of at most a year.
+
+    Raises:
+        ConfigError: Not of that form, or longer than ``MAX_TOKEN_LIFETIME``.
+    """
+    match = _LIFETIME.fullmatch(text.strip())
+    if match is None:
+        raise ConfigError(f"invalid duration {text!r}: use a number and s, m, h or d (e.g. 24h)")
+    lifetime = timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    if lifetime > MAX_TOKEN_LIFETIME:
+        raise ConfigError(f"duration {text!r} is longer than {MAX_TOKEN_LIFETIME.days} days")
+    return lifetime
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token: SHA-256 hex of its UTF-8 bytes."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class ServiceState:
+    """Tokens and devices in a SQL database. Thread-safe (one connection per operation)."""
+
+    def __init__(self, engine: Engine, *, clock: Clock) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    @classmethod
+    def open(cls, url: str, *, clock: Clock) -> ServiceState:
+        """Connect to ``url`` and create the tables if missing.
+
+        Raises:
+            ConfigError: The database cannot be opened or created.
+        """
+        connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S} if url.startswith("sqlite") else {}
+        try:
+            engine = create_engine(url, connect_args=connect_args)
+        except (SQLAlchemyError, ValueError, ImportError) as e:
+            raise ConfigError(f"invalid database URL: {e}") from e
+        try:
+            _metadata.create_all(engine)
+        except SQLAlchemyError as e:
+            engine.dispose()
+            raise ConfigError(f"cannot open the service database: {_first_line(e)}") from e
+        return cls(engine, clock=clock)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._engine.dispose()
+
+    def create_token(
+        self, group_id: str, *, lifetime: timedelta, uses: int | None = 1
+    ) -> IssuedToken:
+        """Create an enrollment token for ``group_id``.
+
+        Args:
+            group_id: The group devices enrolling with it join.
+            lifetime: How long the token can be redeemed.
+            uses: How many enrollments it allows; None for unlimited.
+
+        Raises:
+            ConfigError: Invalid group, lifetime or number of uses, or a database failure.
+        """
+        validate_group(group_id)
+        if not timedelta(0) < lifetime <= MAX_TOKEN_LIFETIME:
+            raise ConfigError(f"a token lives between 1 s and {MAX_TOKEN_LIFETIME.days} days")
+        if uses is not None and uses < 1:
+            raise ConfigError(f"uses must be at least 1, not {uses}")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = self._clock.now()
+        row = {
+            "token_hash": hash_token(token),
+            "group_id": group_id,
+            "created_at": now,
+            "expires_at": now + lifetime,
+            "uses_left": uses,
+            "uses": 0,
+            "revoked": False,
+        }
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(insert(enrollment_tokens).values(row))
+        except SQLAlchemyError as e:
+            raise ConfigError(f"cannot record the token: {_first_line(e)}") from e
+        return IssuedToken(token, group_id, now + lifetime, uses)
+
+    def redeem_token(
+        self,
+        token: str,
+        *,
+        device_id: str,
+        hostname: str | None,
+        issue: Callable[[str], IssuedCertificate],
+    ) -> DeviceRecord:
+        """Spend one use of ``token``, issue the certificate and record the device, atomically.
+
+        Args:
+            token: The token the device presented.
+            device_id: The new device's id.
+            hostname: The name the device reports (informational, untrusted).
+            issue: Called with the group id inside the transaction; returns the certificate.
+                If it raises, nothing is spent or recorded and the exception propagates.
+
+        Raises:
+            EnrollmentError: The token is refused; the message is one of ``REFUSED_UNKNOWN``,
+                ``REFUSED_EXPIRED``, ``REFUSED_USED_UP``, ``REFUSED_REVOKED``.
+        """
+        if not token.startswith(TOKEN_PREFIX) or len(token) > MAX_TOKEN_CHARS:
+            raise EnrollmentError(REFUSED_UNKNOWN)
+        token_hash = hash_token(token)
+        now = self._clock.now()
+        t = enrollment_tokens.c
+        spend = (
+            update(enrollment_tokens)
+            .where(
+                t.token_hash == token_hash,
+                t.revoked == false(),
+                t.expires_at > now,
+                or_(t.uses_left.is_(None), t.uses_left > 0),
+            )
+            .values(uses_left=t.uses_left - 1, uses=t.uses + 1)  # NULL - 1 stays NULL
+        )
+        with self._engine.begin() as conn:
+            if conn.execute(spend).rowcount != 1:
+                raise EnrollmentError(self._refusal(conn, token_hash, now))
+            group_id = conn.execute(
+                select(t.group_id).where(t.token_hash == token_hash)
+            ).scalar_one()
+            cert = issue(group_id)
+            record = DeviceRecord(device_id, group_id, hostname, cert.serial, cert.sha256, now)
+            conn.execute(insert(devices).values(record.__dict__))
+        return record
+
+    def device(self, device_id: str) -> DeviceRecord | None:
+        """The enrolled device ``device_id``, or None."""
+        with self._engine.connect() as conn:
+            row = conn.execute(select(devices).where(devices.c.device_id == device_id)).first()
+        if row is None:
+            return None
+        fields = row._asdict()
+        fields["enrolled_at"] = _utc(fields["enrolled_at"])
+        return DeviceRecord(**fields)
+
+    def _refusal(self, conn: Connection, token_hash: str, now: datetime) -> str:
+        t = enrollment_tokens.c
+        row = conn.execute(
+            select(t.expires_at, t.uses_left, t.revoked).where(t.token_hash == token_hash)
+        ).first()
+        if row is None:
+            return REFUSED_UNKNOWN
+        if row.revoked:
+            return REFUSED_REVOKED
+        if _utc(row.expires_at) <= now:
+            return REFUSED_EXPIRED
+        return REFUSED_USED_UP
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite keeps no time zone: every value we write is UTC, so naive means UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
