@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from tidings.cli import catalog_cmds, demo_cmd, server_cmds  # noqa: F401  (registers commands)
+from tidings.cli import (  # noqa: F401  (registers commands)
+    agent_cmds,
+    catalog_cmds,
+    demo_cmd,
+    scan_cmd,
+    server_cmds,
+)
 from tidings.cli.app import app
 
 
