@@ -1,9 +1,10 @@
 """``tidings demo``: the main job end to end on embedded defaults.
 
 Creates a data directory, publishes one update of each kind, starts the update service on
-loopback, then acts as a device would at this stage: python-tuf's Updater, through our pinned
-fetcher over HTTPS, verifies the catalog and downloads every payload and piece map, and each
-payload is checked piece by piece against its signed piece map.
+loopback, then: python-tuf's Updater, through our pinned fetcher over HTTPS, verifies the
+catalog and downloads every payload and piece map (each payload checked piece by piece against
+its signed piece map); and three simulated devices with different inventories enroll with a
+token and the CA pin, sync the catalog and search for the updates that apply to them.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from tuf.ngclient import Updater
 
+from tidings.agent.enroll import enroll
 from tidings.catalog.create import InitOptions, create_data_dir
 from tidings.catalog.entries import CUSTOM_KEY, manifest_path, payload_path, pieces_path
 from tidings.catalog.layout import bin_of_role
@@ -26,8 +29,11 @@ from tidings.catalog.samples import write_samples
 from tidings.clock import SystemClock
 from tidings.errors import IntegrityError
 from tidings.manifest import load_manifest, manifest_from_dict
+from tidings.scan.samples import SAMPLE_DEVICES
+from tidings.scan.session import INVENTORY_FILE, UpdateSession
 from tidings.service.config import ServiceConfig
 from tidings.service.server import running_server
+from tidings.service.state import ServiceState, default_database_url
 from tidings.service.tls import ca_pin, create_ca, issue_server_certificate
 from tidings.trust.fetcher import HttpxFetcher
 
@@ -46,6 +52,17 @@ class DownloadedUpdate:
 
 
 @dataclass(frozen=True)
+class DeviceScan:
+    """What one simulated device found."""
+
+    name: str
+    device_id: str
+    titles: tuple[str, ...]
+    bins: int  # index bins its inventory selected
+    bytes: int  # metadata bytes its first scan downloaded
+
+
+@dataclass(frozen=True)
 class DemoSummary:
     """What the demo did."""
 
@@ -55,6 +72,7 @@ class DemoSummary:
     root_version: int
     timestamp_version: int
     updates: tuple[DownloadedUpdate, ...]
+    devices: tuple[DeviceScan, ...]
     seconds: float
 
 
@@ -89,8 +107,10 @@ def run_demo(work_dir: Path | None = None, *, say: Say = print) -> DemoSummary:
             )
         finally:
             fetcher.close()
+        # python-tuf exposes the trusted versions only through its (read-only) trusted set.
         root_version = updater._trusted_set.root.version
         ts_version = updater._trusted_set.timestamp.version
+        devices = _scan_devices(base / "devices", data_dir, endpoints.base_url, pin, say=say)
     say("update service stopped")
     return DemoSummary(
         data_dir,
@@ -99,6 +119,7 @@ def run_demo(work_dir: Path | None = None, *, say: Say = print) -> DemoSummary:
         root_version,
         ts_version,
         received,
+        devices,
         time.monotonic() - started,
     )
 
@@ -152,3 +173,29 @@ def _download_update(
     return DownloadedUpdate(
         manifest.kind.value, manifest.title, len(manifest.payloads), total, pieces
     )
+
+
+def _scan_devices(
+    devices_dir: Path, data_dir: Path, server: str, pin: str, *, say: Say
+) -> tuple[DeviceScan, ...]:
+    """Enroll the three sample devices with one token and let each search for updates."""
+    clock = SystemClock()
+    state = ServiceState.open(default_database_url(data_dir), clock=clock)
+    try:
+        token = state.create_token("demo", lifetime=timedelta(hours=1), uses=None).token
+    finally:
+        state.close()
+    scans = []
+    for name, inventory in SAMPLE_DEVICES.items():
+        state_dir = devices_dir / name
+        identity = enroll(state_dir, server=server, pin=pin, token=token, clock=clock)
+        (state_dir / INVENTORY_FILE).write_text(inventory.lstrip())
+        with UpdateSession(state_dir, clock=clock) as session:
+            result = session.create_searcher().search()
+        titles = tuple(u.title for u in result.updates)
+        say(f"device {name} ({identity.device_id[:8]}) enrolled and found {len(titles)} update(s)")
+        stats = result.stats
+        scans.append(
+            DeviceScan(name, identity.device_id, titles, stats.bins_selected, stats.bytes_received)
+        )
+    return tuple(scans)

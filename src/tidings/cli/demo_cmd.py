@@ -25,8 +25,13 @@ def demo(
     for u in summary.updates:
         table.add_row(u.kind, u.title, str(u.files), f"{u.bytes:,}", str(u.pieces))
     out.print(table)
+    found = Table("device", "index bins", "metadata bytes", "updates found", title="Device scans")
+    for d in summary.devices:
+        found.add_row(d.name, str(d.bins), f"{d.bytes:,}", "\n".join(d.titles) or "(none)")
+    out.print(found)
     out.print(
         f"Demo OK in {summary.seconds:.1f} s: {len(summary.updates)} updates published, served "
         f"over HTTPS at {summary.service_url}, verified with TUF (root v{summary.root_version}, "
-        f"timestamp v{summary.timestamp_version}) and downloaded. Data: {summary.data_dir}"
+        f"timestamp v{summary.timestamp_version}) and downloaded; {len(summary.devices)} devices "
+        f"enrolled and scanned. Data: {summary.data_dir}"
     )
