@@ -516,10 +516,10 @@ def _install_pause(point: str, signal_dir: Path) -> None:
 
     real_record = publisher.Lookup.record
 
-    def record(self: Any, rows: Any, snapshot_version: int) -> None:
+    def record(self: Any, *args: Any, **kwargs: Any) -> None:
         if point == "lookup":
             pause()
-        real_record(self, rows, snapshot_version)
+        real_record(self, *args, **kwargs)
 
     repository.atomic_write = atomic_write  # type: ignore[assignment]
     os.replace = os_replace  # type: ignore[assignment]

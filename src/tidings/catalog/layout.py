@@ -20,6 +20,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from tidings.manifest import Kind
+
 KIND_ROLES: tuple[str, ...] = ("os", "apps", "drivers", "definitions", "store")
 """Top-level delegated roles, one per publisher kind (DESIGN.md §2)."""
 
@@ -31,6 +33,8 @@ KIND_TO_ROLE: dict[str, str] = {
     "store": "store",
 }
 """Manifest ``kind`` value -> the role that signs updates of that kind."""
+
+ROLE_TO_KIND: dict[str, str] = {role: kind for kind, role in KIND_TO_ROLE.items()}
 
 VENDOR_PREFIX = "vendor."
 MAX_BINS = 256
@@ -159,6 +163,13 @@ def family_of(role: str, key_bins: int, id_bins: int) -> Family:
     if not (1 <= key_bins <= MAX_BINS and 1 <= id_bins <= MAX_BINS):
         raise ValueError(f"bin counts of {role!r} out of range: {key_bins} x {id_bins}")
     return Family(role, prefix, key_bins, id_bins)
+
+
+def family_kind(family: str) -> Kind:
+    """The only kind of update a family's bins may hold."""
+    if family.startswith(VENDOR_PREFIX):
+        return Kind.DRIVER
+    return Kind(ROLE_TO_KIND[family])
 
 
 def vendor_role(namespace: str) -> str:

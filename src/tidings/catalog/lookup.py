@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 SCHEMA = """
@@ -24,6 +25,7 @@ CREATE TABLE IF NOT EXISTS updates (
     manifest_sha256 TEXT NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('published', 'revoked'))
 );
+CREATE TABLE IF NOT EXISTS roles (name TEXT PRIMARY KEY, expires TEXT NOT NULL);
 """
 
 
@@ -68,13 +70,35 @@ class Lookup:
         for row in self._db.execute("SELECT * FROM updates ORDER BY kind, title"):
             yield _located(row)
 
-    def record(self, rows: Iterable[Located], snapshot_version: int) -> None:
-        """Store changed rows and the snapshot version they belong to, in one transaction."""
+    def record(
+        self,
+        rows: Iterable[Located],
+        snapshot_version: int,
+        role_expiry: Mapping[str, datetime] | None = None,
+    ) -> None:
+        """Store changed rows, role expiries and their snapshot version, in one transaction."""
         with self._transaction():
             self._insert(rows)
+            self._set_expiry(role_expiry or {})
             self._set_version(snapshot_version)
 
-    def replace_all(self, rows: Iterable[Located], snapshot_version: int) -> None:
+    def role_expiry(self) -> dict[str, datetime]:
+        """When each targets role's signature expires."""
+        rows = self._db.execute("SELECT name, expires FROM roles").fetchall()
+        return {name: datetime.fromisoformat(expires) for name, expires in rows}
+
+    def _set_expiry(self, role_expiry: Mapping[str, datetime]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO roles VALUES (?,?)",
+            [(name, when.isoformat()) for name, when in role_expiry.items()],
+        )
+
+    def replace_all(
+        self,
+        rows: Iterable[Located],
+        snapshot_version: int,
+        role_expiry: Mapping[str, datetime] | None = None,
+    ) -> None:
         """Rebuild: published rows from the metadata; every other known update is revoked.
 
         A published row the metadata no longer holds can only come from a revoke whose commit
@@ -83,7 +107,9 @@ class Lookup:
         """
         with self._transaction():
             self._db.execute("UPDATE updates SET state='revoked' WHERE state='published'")
+            self._db.execute("DELETE FROM roles")
             self._insert(rows)
+            self._set_expiry(role_expiry or {})
             self._set_version(snapshot_version)
 
     def _insert(self, rows: Iterable[Located]) -> None:

@@ -146,7 +146,7 @@ class Publisher:
                         rows.append(row)
                 if session.changed:
                     self.repo.commit(session)
-                    lookup.record(rows, session.snapshot.signed.version)
+                    lookup.record(rows, session.snapshot.signed.version, session.signed_expiry)
                 return results
             finally:
                 lookup.close()
@@ -167,7 +167,7 @@ class Publisher:
                 self._remove(session, located)
                 self.repo.commit(session)
                 revoked = replace(located, state="revoked")
-                lookup.record([revoked], session.snapshot.signed.version)
+                lookup.record([revoked], session.snapshot.signed.version, session.signed_expiry)
                 return revoked
             finally:
                 lookup.close()
@@ -183,20 +183,41 @@ class Publisher:
                 lookup.close()
 
     def refresh_online(self, *, margin: float = 0.5) -> list[str]:
-        """Re-sign timestamp (and snapshot) once less than ``margin`` of their life is left.
+        """Re-sign every role once less than ``margin`` of its validity is left.
 
-        Returns the roles re-signed. The service calls this on a schedule with online keys only.
+        Timestamp and snapshot use the service's online keys. Other roles (the short-lived
+        definitions bins above all) are re-signed when their key is in this data directory,
+        as in the embedded setup; with offline keys they are reported instead, and their
+        publisher re-signs them. Returns what was re-signed and what could not be.
         """
         now = self.repo.clock.now()
         expiry = self.config.expiry
         with self.repo.lock():
             session = self.repo.open()
-            snap_due = _due(session.snapshot.signed.expires - now, expiry.snapshot, margin)
-            ts_due = _due(session.timestamp.signed.expires - now, expiry.timestamp, margin)
-            if not (snap_due or ts_due):
-                return []
-            self.repo.refresh_timestamp(session, with_snapshot=snap_due)
-            return ["snapshot", "timestamp"] if snap_due else ["timestamp"]
+            lookup = self._lookup(session)
+            try:
+                done, offline = [], []
+                for role, expires in sorted(lookup.role_expiry().items()):
+                    if not _due(expires - now, expiry.for_role(role), margin):
+                        continue
+                    if self.keys.has(role):
+                        session.edit(role)
+                        done.append(role)
+                    else:
+                        offline.append(f"{role} (key offline: expires {expires.isoformat()})")
+                snap_due = _due(session.snapshot.signed.expires - now, expiry.snapshot, margin)
+                ts_due = _due(session.timestamp.signed.expires - now, expiry.timestamp, margin)
+                if session.changed:
+                    self.repo.commit(session)
+                    lookup.record([], session.snapshot.signed.version, session.signed_expiry)
+                    return [*done, "snapshot", "timestamp", *offline]
+                if snap_due or ts_due:
+                    self.repo.refresh_timestamp(session, with_snapshot=snap_due)
+                    lookup.record([], session.snapshot.signed.version)
+                    done += ["snapshot", "timestamp"] if snap_due else ["timestamp"]
+                return done + offline
+            finally:
+                lookup.close()
 
     def _apply(
         self, session: Session, prev: Located | None, p: Prepared
@@ -266,7 +287,11 @@ class Publisher:
         lookup = Lookup(self.data_dir / "catalog.db")
         version = session.snapshot.signed.version
         if lookup.snapshot_version() != version:
-            lookup.replace_all(_scan_catalog(session), version)
+            role_expiry = {
+                name.removesuffix(".json"): session.role(name.removesuffix(".json")).signed.expires
+                for name in session.snapshot.signed.meta
+            }
+            lookup.replace_all(_scan_catalog(session), version, role_expiry)
         return lookup
 
 

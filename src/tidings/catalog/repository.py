@@ -78,6 +78,7 @@ class Session:
     snapshot: Metadata[Snapshot]
     timestamp: Metadata[Timestamp]
     initial: bool = False  # a brand-new catalog: root, snapshot and timestamp are version 1
+    signed_expiry: dict[str, datetime] = field(default_factory=dict)  # roles written, by commit
     _roles: dict[str, _Loaded] = field(default_factory=dict)
     _root_dirty: bool = False
 
@@ -208,6 +209,7 @@ class Repository:
             atomic_write(self.metadata_dir / f"{version}.{name}.json", data, sync_dir=False)
             snapshot.meta[f"{name}.json"] = _meta_file(version, data)
             loaded.dirty = loaded.new = False
+            session.signed_expiry[name] = loaded.md.signed.expires
         self._write_snapshot_and_timestamp(session, now)
 
     def refresh_timestamp(self, session: Session, *, with_snapshot: bool = False) -> None:

@@ -70,22 +70,51 @@ def sync_catalog(
     reader.refresh()
     report("metadata", 1, 1)
     bins = _selected_bins(reader, inventory_keys(inventory))
-    best: dict[str, BinEntry] = {}
+    found: list[BinEntry] = []
     warnings: list[str] = []
     for done, bin_ in enumerate(bins, 1):
         entries, problems = reader.bin_entries(bin_)
         warnings += problems
-        for entry in entries:
-            seen = best.get(entry.manifest.id)
-            if seen is None or entry.manifest.revision > seen.manifest.revision:
-                best[entry.manifest.id] = entry
+        found += entries
         report("indexes", done, len(bins))
+    best, conflicts = newest_per_update(found)
     return SyncResult(
-        tuple(best.values()),
-        tuple(dict.fromkeys(warnings)),
+        tuple(best),
+        tuple(dict.fromkeys([*warnings, *conflicts])),
         tuple(b.role for b in bins),
         tuple(reader.bins_fetched),
     )
+
+
+def newest_per_update(entries: list[BinEntry]) -> tuple[list[BinEntry], list[str]]:
+    """One entry per update id: its newest revision.
+
+    Only one signer may speak for an update: if roles of different families (two driver
+    vendors) offer different manifests under one id, a vendor could replace another's driver
+    with a "newer revision", so the id is dropped with a warning instead.
+    """
+    best: dict[str, BinEntry] = {}
+    families: dict[str, BinEntry] = {}
+    conflicts: dict[str, str] = {}
+    for entry in entries:
+        uid = entry.manifest.id
+        first = families.setdefault(uid, entry)
+        if (
+            family_of_bin(first.role) != family_of_bin(entry.role)
+            and first.manifest != entry.manifest
+        ):
+            conflicts[uid] = (
+                f"update {uid} is offered differently by {first.role} and {entry.role}: ignored"
+            )
+        seen = best.get(uid)
+        if seen is None or entry.manifest.revision > seen.manifest.revision:
+            best[uid] = entry
+    return [e for uid, e in best.items() if uid not in conflicts], list(conflicts.values())
+
+
+def family_of_bin(role: str) -> str:
+    """``os.0a.3`` -> ``os``; ``vendor.pci-8086.02.0`` -> ``vendor.pci-8086``."""
+    return role.rsplit(".", 2)[0]
 
 
 def _selected_bins(reader: CatalogReader, keys: list[IndexKey]) -> list[Bin]:

@@ -17,6 +17,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from tuf.ngclient import Updater, UpdaterConfig
 from tuf.ngclient.fetcher import FetcherInterface
 
 from tidings.catalog.entries import CUSTOM_KEY
-from tidings.catalog.layout import BINS_FIELD, Bin, Family, family_of
+from tidings.catalog.layout import BINS_FIELD, Bin, Family, family_kind, family_of
 from tidings.errors import DeadlineError, IntegrityError, ManifestError, TransportError
 from tidings.manifest import UpdateManifest, manifest_from_dict
 
@@ -47,12 +48,19 @@ class BinEntry:
     role: str  # the bin it was found in
 
 
+@dataclass(frozen=True)
+class _CachedBin:
+    pins: tuple[str, str]  # the bin's and its delegator's version and SHA-256, per snapshot
+    expires: datetime  # the bin's own expiry: a frozen bin must fail even from the cache
+    entries: tuple[BinEntry, ...]
+    warnings: tuple[str, ...]
+
+
 @dataclass
 class BinCache:
-    """Parsed bins of earlier scans in this process: (role) -> (pins, entries)."""
+    """Parsed bins verified by earlier scans in this process, by role name."""
 
-    entries: dict[str, tuple[tuple[str, str], tuple[BinEntry, ...]]] = field(default_factory=dict)
-    warnings: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    bins: dict[str, _CachedBin] = field(default_factory=dict)
 
 
 def updater_config() -> UpdaterConfig:
@@ -143,14 +151,14 @@ class CatalogReader:
         if meta is None or parent_meta is None:
             raise IntegrityError(f"bin {bin_.role} is not in the snapshot")
         pins = (_pin(meta.hashes, meta.version), _pin(parent_meta.hashes, parent_meta.version))
-        cached = self.cache.entries.get(bin_.role)
-        if cached is not None and cached[0] == pins:
-            return cached[1], self.cache.warnings.get(bin_.role, ())
-        signed = self.role(bin_.role, bin_.family)
+        cached = self.cache.bins.get(bin_.role)
+        now = self.updater._trusted_set.reference_time
+        if cached is not None and cached.pins == pins and cached.expires > now:
+            return cached.entries, cached.warnings
+        signed = self.role(bin_.role, bin_.family)  # full verification, expiry included
         self.bins_fetched.append(bin_.role)
-        entries, warnings = _parse_bin(bin_.role, signed)
-        self.cache.entries[bin_.role] = (pins, entries)
-        self.cache.warnings[bin_.role] = warnings
+        entries, warnings = _parse_bin(bin_, signed)
+        self.cache.bins[bin_.role] = _CachedBin(pins, signed.expires, entries, warnings)
         return entries, warnings
 
 
@@ -158,22 +166,53 @@ def _pin(hashes: dict[str, str] | None, version: int) -> str:
     return f"{version}:{(hashes or {}).get('sha256', '')}"
 
 
-def _parse_bin(role: str, signed: Targets) -> tuple[tuple[BinEntry, ...], tuple[str, ...]]:
+def _parse_bin(bin_: Bin, signed: Targets) -> tuple[tuple[BinEntry, ...], tuple[str, ...]]:
+    """The manifests of one verified bin that the bin is entitled to publish.
+
+    python-tuf applies delegation paths only when it resolves a target by name; a scan reads
+    whole bins, so the same rules are applied here: an entry must lie directly in the bin's
+    directory, describe an update of the bin's kind, and keep its payloads in its own family.
+    A compromised vendor key can then never offer, or replace, an OS update.
+    """
     entries: list[BinEntry] = []
     warnings: list[str] = []
+    prefix = f"{bin_.directory}/"
+    kind = family_kind(bin_.family)
     for path, target in signed.targets.items():
         if not path.endswith(".manifest.json"):
             continue
+        source = f"{bin_.role}/{path}"
         custom: Any = target.custom.get(CUSTOM_KEY) if isinstance(target.custom, dict) else None
         try:
+            if not path.startswith(prefix) or "/" in path[len(prefix) :]:
+                raise ManifestError(source, "path", "outside the bin's delegated directory")
             if not isinstance(custom, dict) or not isinstance(custom.get("payload_dir"), str):
-                raise ManifestError(f"{role}/{path}", "custom", "missing tidings fields")
-            manifest = manifest_from_dict(custom.get("manifest"), source=f"{role}/{path}")
+                raise ManifestError(source, "custom", "missing tidings fields")
+            manifest = manifest_from_dict(custom.get("manifest"), source=source)
+            if manifest.kind is not kind:
+                raise ManifestError(
+                    source, "kind", f"a {kind.value} bin cannot offer {manifest.kind.value}"
+                )
+            if not _in_family(custom["payload_dir"], bin_):
+                raise ManifestError(source, "payload_dir", "outside the bin's family")
         except ManifestError as e:
-            warnings.append(f"skipped an invalid signed manifest: {e}")
+            warnings.append(f"skipped a signed entry: {e}")
             continue
-        entries.append(BinEntry(manifest, custom["payload_dir"], role))
+        entries.append(BinEntry(manifest, custom["payload_dir"], bin_.role))
     return tuple(entries), tuple(warnings)
+
+
+def _in_family(payload_dir: str, bin_: Bin) -> bool:
+    """Whether ``payload_dir`` is a bin directory of the same kind as ``bin_``.
+
+    A driver filed under several vendors keeps its payloads in its first vendor's bin, so any
+    vendor's bin directory is accepted for drivers; the payload targets themselves are still
+    resolved through the delegations, so they are whatever that vendor signed.
+    """
+    kind_root, _, _ = bin_.directory.partition("/")
+    depth = 4 if kind_root == "drivers" else 3
+    parts = payload_dir.split("/")
+    return len(parts) == depth and parts[0] == kind_root and all(parts)
 
 
 @contextlib.contextmanager
