@@ -245,3 +245,16 @@ def test_publish_into_a_directory_without_a_catalog_says_what_to_do(tmp_path: Pa
 
     with pytest.raises(ConfigError, match="run `tidings server init"):
         Publisher(tmp_path, clock=FixedClock(__import__("datetime").datetime.now()))
+
+
+def test_driver_naming_several_vendors_hardware_is_refused(
+    publisher: Publisher, published: list[PublishResult], sample_manifests: list[Path]
+) -> None:
+    path = rewrite(
+        sample_manifests[2],
+        'compatible_ids = ["PCI\\\\VEN_8086&CC_0300"]',
+        'compatible_ids = ["PCI\\\\VEN_10DE&CC_0300"]',
+    )
+    path = rewrite(path, "revision = 1", "revision = 2")
+    with pytest.raises(CatalogError, match=r"hardware of several vendors \(pci-10de, pci-8086\)"):
+        publisher.publish(load_manifest(path))

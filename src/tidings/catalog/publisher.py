@@ -237,6 +237,12 @@ class Publisher:
         bins = bins_for(m, self.layout)
         if not bins:
             raise CatalogError(f"update {m.id}: its applicability gives no index key")
+        vendors = {b.family for b in bins if b.family.startswith("vendor.")}
+        if len(vendors) > 1:  # devices accept a vendor's drivers only for its own hardware
+            names = ", ".join(sorted(v.removeprefix("vendor.") for v in vendors))
+            raise CatalogError(
+                f"driver {m.id} names hardware of several vendors ({names}): publish one per vendor"
+            )
         self._ensure_bins(session, bins)
         for role, targets in build_entries(m, p.document, bins, list(p.payloads)).items():
             signed = session.edit(role)

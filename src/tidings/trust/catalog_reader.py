@@ -27,7 +27,16 @@ from tuf.ngclient import Updater, UpdaterConfig
 from tuf.ngclient.fetcher import FetcherInterface
 
 from tidings.catalog.entries import CUSTOM_KEY
-from tidings.catalog.layout import BINS_FIELD, Bin, Family, family_kind, family_of
+from tidings.catalog.layout import (
+    BINS_FIELD,
+    VENDOR_PREFIX,
+    Bin,
+    Family,
+    family_kind,
+    family_of,
+    hardware_namespace,
+    normalize_hardware_id,
+)
 from tidings.errors import DeadlineError, IntegrityError, ManifestError, TransportError
 from tidings.manifest import UpdateManifest, manifest_from_dict
 
@@ -195,6 +204,10 @@ def _parse_bin(bin_: Bin, signed: Targets) -> tuple[tuple[BinEntry, ...], tuple[
                 )
             if not _in_family(custom["payload_dir"], bin_):
                 raise ManifestError(source, "payload_dir", "outside the bin's family")
+            if (foreign := _foreign_hardware(manifest, bin_)) is not None:
+                raise ManifestError(
+                    source, "applicability.driver", f"{foreign} is another vendor's"
+                )
         except ManifestError as e:
             warnings.append(f"skipped a signed entry: {e}")
             continue
@@ -203,16 +216,26 @@ def _parse_bin(bin_: Bin, signed: Targets) -> tuple[tuple[BinEntry, ...], tuple[
 
 
 def _in_family(payload_dir: str, bin_: Bin) -> bool:
-    """Whether ``payload_dir`` is a bin directory of the same kind as ``bin_``.
+    """Whether ``payload_dir`` is a bin directory of ``bin_``'s own family."""
+    family_dir = bin_.directory.rsplit("/", 2)[0]
+    parts = payload_dir.removeprefix(f"{family_dir}/").split("/")
+    return payload_dir.startswith(f"{family_dir}/") and len(parts) == 2 and all(parts)
 
-    A driver filed under several vendors keeps its payloads in its first vendor's bin, so any
-    vendor's bin directory is accepted for drivers; the payload targets themselves are still
-    resolved through the delegations, so they are whatever that vendor signed.
+
+def _foreign_hardware(manifest: UpdateManifest, bin_: Bin) -> str | None:
+    """A hardware ID of ``manifest`` outside its vendor bin's namespace, if any.
+
+    A vendor's key may only sign drivers for its own hardware (DESIGN.md §2); paths alone
+    cannot say that, since the IDs live inside the manifest.
     """
-    kind_root, _, _ = bin_.directory.partition("/")
-    depth = 4 if kind_root == "drivers" else 3
-    parts = payload_dir.split("/")
-    return len(parts) == depth and parts[0] == kind_root and all(parts)
+    rule = manifest.applicability.driver
+    if rule is None or not bin_.family.startswith(VENDOR_PREFIX):
+        return None
+    namespace = bin_.family.removeprefix(VENDOR_PREFIX)
+    for hwid in (*rule.hardware_ids, *rule.compatible_ids):
+        if hardware_namespace(normalize_hardware_id(hwid)) != namespace:
+            return hwid
+    return None
 
 
 @contextlib.contextmanager

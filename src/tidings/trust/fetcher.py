@@ -21,6 +21,7 @@ from tuf.ngclient.fetcher import FetcherInterface
 
 from tidings.clock import Clock, SystemClock
 from tidings.errors import DeadlineError, IntegrityError, TidingsError
+from tidings.trust.deadline import Deadline, deadline_transport
 
 
 @dataclass(frozen=True)
@@ -76,11 +77,12 @@ class HttpxFetcher(FetcherInterface):
             _check_pin(ca_file, pin)
         verify: ssl.SSLContext | bool = pinned_ssl_context(ca_file) if ca_file else True
         timeout = httpx.Timeout(self.config.read_timeout_s, connect=self.config.connect_timeout_s)
+        self._deadline = Deadline()
+        proxy = system_proxy(base_url) if base_url else None
         self._client = httpx.Client(
-            verify=verify,
+            transport=deadline_transport(self._deadline, verify=verify, proxy=proxy),
             timeout=timeout,
             trust_env=False,
-            proxy=system_proxy(base_url) if base_url else None,
             follow_redirects=False,
             headers={"User-Agent": self.config.user_agent, "Accept-Encoding": "identity"},
         )
@@ -93,6 +95,8 @@ class HttpxFetcher(FetcherInterface):
     def _fetch(self, url: str) -> Iterator[bytes]:
         if not (url.startswith("https://") or (self.allow_http and url.startswith("http://"))):
             raise tuf_exceptions.DownloadError(f"refusing a non-HTTPS URL: {url}")
+        # The deadline covers the whole exchange, headers included (trust/deadline.py).
+        self._deadline.start(self.config.total_deadline_s)
         try:
             with self._client.stream("GET", url) as response:
                 if response.status_code != 200:
@@ -100,8 +104,14 @@ class HttpxFetcher(FetcherInterface):
                         f"HTTP {response.status_code} for {url}", response.status_code
                     )
                 yield from self._bounded(response, url)
+        except httpx.TimeoutException as e:
+            if self._deadline.expired:
+                raise _slow(url, f"exceeded the {self.config.total_deadline_s:g} s deadline") from e
+            raise tuf_exceptions.DownloadError(f"cannot download {url}: timed out") from e
         except httpx.HTTPError as e:
             raise tuf_exceptions.DownloadError(f"cannot download {url}: {e}") from e
+        finally:
+            self._deadline.clear()
 
     def _bounded(self, response: httpx.Response, url: str) -> Iterator[bytes]:
         cfg = self.config

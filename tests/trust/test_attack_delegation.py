@@ -1,0 +1,372 @@
+"""The attack matrix, continued: attackers who hold a key of the catalog.
+
+A delegated role's key (a hardware vendor's, a kind's) may sign only inside the paths its
+delegator gave it (DESIGN.md §2: "a vendor's key can only sign drivers for its own hardware
+IDs"); a compromised publisher key must not be able to make a device write outside its own
+directories through hostile target or role names; and once a stolen key is rotated out, what
+it signs is refused while devices follow the rotation.
+
+These attackers sign with real keys, so the service snapshots their metadata as it would any
+publisher's (``RepositorySimulator.commit``): the device rightly accepts the new timestamp and
+snapshot, and only the checks under test stand between it and the attacker's metadata.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import os
+import urllib.parse
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from attack_helpers import (
+    INVENTORY,
+    Device,
+    Summary,
+    files_outside,
+    fresh_sync,
+    mirror_of,
+    moved,
+    new_device,
+    rejected,
+    sync,
+)
+from repo_simulator import RepositorySimulator, target_url_path, targets_of
+from tuf.api import exceptions as tuf_exceptions
+from tuf.api.metadata import DelegatedRole, Delegations, Metadata, Root, TargetFile, Targets
+
+from tidings.catalog.entries import CUSTOM_KEY
+from tidings.catalog.layout import CatalogLayout
+from tidings.catalog.publisher import Publisher, PublishResult
+from tidings.catalog.rotation import rotate_keys
+from tidings.catalog.samples import write_samples
+from tidings.errors import IntegrityError
+from tidings.manifest import load_manifest
+from tidings.scan.inventory_model import HardwareDevice
+from tidings.trust.catalog_reader import translated_errors
+
+Templates = tuple[Path, Path, list[PublishResult]]
+OS_UPDATE = "3f0a1c52-6a77-4c4e-9a53-2f1e0b3c4d5e"
+DRIVER_UPDATE = "5b6c7d8e-9fa0-4b1c-8d2e-3f4a5b6c7d8e"
+OS_BIN = "os.0f.3"
+VENDOR_BIN = "vendor.pci-8086.00.0"
+EVIL_ID = "e0e0e0e0-0000-4000-8000-00000000e71e"
+
+
+@pytest.fixture
+def sim(templates: Templates) -> RepositorySimulator:
+    """The published sample catalog served from memory: a read-only view of the template."""
+    return RepositorySimulator(templates[1], read_only=True)
+
+
+@pytest.fixture
+def device(templates: Templates, tmp_path: Path) -> Device:
+    """A device enrolled with the catalog's first root, with nothing synced yet."""
+    return new_device(templates[1], tmp_path / "device")
+
+
+def os_manifest_custom(sim: RepositorySimulator) -> dict[str, Any]:
+    """The signed custom field of the sample OS update's entry (a valid manifest)."""
+    bin_md = targets_of(sim.load(OS_BIN))
+    entry = bin_md.targets[f"os/0f/3/{OS_UPDATE}.manifest.json"]
+    return copy.deepcopy(entry.custom)
+
+
+def evil_entry(sim: RepositorySimulator, path: str, **manifest: object) -> TargetFile:
+    """A manifest entry at ``path`` carrying a valid OS manifest changed by ``manifest``."""
+    custom = os_manifest_custom(sim)
+    custom[CUSTOM_KEY]["manifest"].update({"title": "EVIL", **manifest})
+    document = repr(custom).encode()  # its bytes never matter: devices read the custom field
+    return TargetFile(
+        len(document), {"sha256": hashlib.sha256(document).hexdigest()}, path, {"custom": custom}
+    )
+
+
+def found(result: Summary) -> dict[str, tuple[int, str]]:
+    """update id -> (revision, role found in)."""
+    return {entry[0]: (entry[1], entry[2]) for entry in result[0]}
+
+
+def service_moves_on(sim: RepositorySimulator, role: str, honest: Metadata[Any]) -> None:
+    """The honest content of ``role`` is published again, past the version served last."""
+    honest.signed.version = sim.current_version(role)
+    sim.commit({role: honest})
+
+
+# -- a delegated role signing outside its paths ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("signer", "path"),
+    [
+        (VENDOR_BIN, f"os/00/0/{EVIL_ID}.manifest.json"),  # a hardware vendor signs an OS path
+        (OS_BIN, f"store/30/0/{EVIL_ID}.manifest.json"),  # the OS key signs a store path
+    ],
+)
+def test_delegated_role_signing_outside_its_paths_is_never_used(
+    device: Device, sim: RepositorySimulator, signer: str, path: str
+) -> None:
+    with mirror_of("memory", sim) as mirror:
+        good = sync(device, mirror)
+        honest = sim.load(signer)
+        md = sim.load(signer)
+        md.signed.targets[path] = evil_entry(sim, path, id=EVIL_ID)
+        sim.commit({signer: md})  # correctly signed with the role's own key
+
+        try:
+            seen = found(sync(device, mirror))
+        except IntegrityError:
+            seen = {}  # refusing the whole bin is also a correct answer
+        reader = device.last_reader
+        assert reader is not None
+        with translated_errors():  # python-tuf's delegation walk never reaches it
+            assert reader.updater.get_targetinfo(path) is None
+
+        service_moves_on(sim, signer, honest)
+        assert sync(device, mirror) == good
+    # The reader must not offer what no delegation allowed the signer to sign.
+    assert EVIL_ID not in seen, f"{signer} signed {path} and the device offered it: {seen}"
+
+
+def test_vendor_role_cannot_replace_an_os_update_from_inside_its_own_paths(
+    device: Device, sim: RepositorySimulator
+) -> None:
+    """DESIGN.md §2: a vendor's key signs drivers for its own hardware IDs, nothing else."""
+    path = f"drivers/pci-8086/00/0/{OS_UPDATE}.manifest.json"  # inside the vendor's paths
+    with mirror_of("memory", sim) as mirror:
+        good = sync(device, mirror)
+        honest = sim.load(VENDOR_BIN)
+        md = sim.load(VENDOR_BIN)
+        md.signed.targets[path] = evil_entry(sim, path, revision=99)  # kind "os", same id
+        sim.commit({VENDOR_BIN: md})
+
+        try:
+            seen = found(sync(device, mirror))
+        except IntegrityError:
+            seen = found(good)
+        service_moves_on(sim, VENDOR_BIN, honest)
+        assert sync(device, mirror) == good
+    assert seen[OS_UPDATE] == (1, OS_BIN), f"the OS update now comes from the vendor: {seen}"
+
+
+NVIDIA_ID = "PCI\\VEN_10DE&DEV_2684"
+NVIDIA_DRIVER = "6c7d8e9f-a0b1-4c2d-8e3f-4a5b6c7d8e9f"
+
+
+def test_vendor_role_cannot_sign_a_driver_for_another_vendors_hardware(
+    data_dir: Path, published: list[PublishResult], publisher: Publisher, tmp_path: Path
+) -> None:
+    """DESIGN.md §2: a vendor's key signs drivers for its own hardware IDs only."""
+    write_samples(tmp_path / "samples")  # manifests and payloads
+    sample = (tmp_path / "samples/driver-display.toml").read_text()
+    nvidia = tmp_path / "samples/driver-nvidia.toml"
+    nvidia.write_text(
+        sample.replace(DRIVER_UPDATE, NVIDIA_DRIVER)
+        .replace("PCI\\\\VEN_8086&DEV_46A6", NVIDIA_ID.replace("\\", "\\\\"))
+        .replace("PCI\\\\VEN_8086&CC_0300", "PCI\\\\VEN_10DE&CC_0300")
+    )
+    publisher.publish(load_manifest(nvidia))  # creates vendor.pci-10de, its key and bins
+    sim = RepositorySimulator(data_dir)
+    both = dataclasses.replace(
+        INVENTORY,
+        devices=(
+            *INVENTORY.devices,
+            HardwareDevice(instance_id="PCI\\VEN_10DE&DEV_2684\\1", hardware_ids=(NVIDIA_ID,)),
+        ),
+    )
+    device = dataclasses.replace(new_device(data_dir, tmp_path / "device"), inventory=both)
+    nvidia_bin = CatalogLayout().family("vendor.pci-10de").bins_for_key(NVIDIA_ID)[0]
+    with mirror_of("memory", sim) as mirror:
+        good = sync(device, mirror)
+        assert {NVIDIA_DRIVER, DRIVER_UPDATE} <= set(found(good))
+        honest, md = sim.load(nvidia_bin.role), sim.load(nvidia_bin.role)
+        # Inside its own paths, of its own kind, but for the Intel device next to it.
+        path = f"{nvidia_bin.directory}/{EVIL_ID}.manifest.json"
+        entry = evil_entry(sim, path, id=EVIL_ID, kind="driver", applicability=intel_rules(sim))
+        entry.custom[CUSTOM_KEY]["payload_dir"] = nvidia_bin.directory
+        md.signed.targets[path] = entry
+        sim.commit({nvidia_bin.role: md})
+
+        try:
+            seen = found(sync(device, mirror))
+        except IntegrityError:
+            seen = {}
+        service_moves_on(sim, nvidia_bin.role, honest)
+        assert sync(device, mirror) == good
+    assert EVIL_ID not in seen, f"vendor.pci-10de offered a driver for Intel hardware: {seen}"
+
+
+def intel_rules(sim: RepositorySimulator) -> dict[str, Any]:
+    """The applicability of the sample Intel driver, as signed."""
+    entry = targets_of(sim.load(VENDOR_BIN)).targets[
+        f"drivers/pci-8086/00/0/{DRIVER_UPDATE}.manifest.json"
+    ]
+    rules: dict[str, Any] = copy.deepcopy(entry.custom[CUSTOM_KEY]["manifest"]["applicability"])
+    return rules
+
+
+# -- hostile target and role names --------------------------------------------------------
+
+
+def empty_role(now: datetime) -> Metadata[Targets]:
+    """A new, empty delegated role at version 1."""
+    return Metadata(Targets(version=1, expires=now + timedelta(days=1)))
+
+
+def test_hostile_target_and_role_names_never_make_the_device_write_outside_its_dirs(
+    device: Device, sim: RepositorySimulator, tmp_path: Path
+) -> None:
+    escape = f"tidings-escape-{uuid.uuid4().hex}"
+    targets = [
+        f"os/0f/3/../../../../../../{escape}",
+        f"/tmp/{escape}",
+        "os/0f/3/..",
+        f"os/0f/3/..%2f..%2f{escape}",
+        f"os/0f/3/..\\..\\{escape}",
+    ]
+    manifest_path = f"os/0f/3/../../../{escape}/{EVIL_ID}.manifest.json"
+    bin_roles = [f"../../{escape}-a", f"{escape}/../../b", ".."]
+    vendor_roles = [f"vendor.pci-8086/../../{escape}", f"../{escape}"]
+    now = datetime.now(UTC).replace(microsecond=0)
+    with mirror_of("memory", sim) as mirror:
+        good = sync(device, mirror)
+        honest_bin, honest_drivers = sim.load(OS_BIN), sim.load("drivers")
+
+        # A compromised os key (and drivers key) sign it all; the service snapshots it.
+        new_roles = {r: empty_role(now) for r in bin_roles + vendor_roles}
+        sim.commit(
+            new_roles,
+            bump=False,
+            signers={r: sim.signers(OS_BIN if r in bin_roles else "drivers") for r in new_roles},
+        )
+        md, drivers = sim.load(OS_BIN), sim.load("drivers")
+        for path in targets:
+            data = f"payload at {path}".encode()
+            sha = hashlib.sha256(data).hexdigest()
+            md.signed.targets[path] = TargetFile(len(data), {"sha256": sha}, path)
+            # Served where a static server maps the URL python-tuf asks for: downloads succeed.
+            sim.replace(urllib.parse.unquote(target_url_path(path, sha)), data)
+        md.signed.targets[manifest_path] = evil_entry(sim, manifest_path, id=EVIL_ID)
+        delegate_all(md.signed, bin_roles, sim.signers(OS_BIN), ["os/0f/3/*"])
+        delegate_all(drivers.signed, vendor_roles, sim.signers("drivers"), ["drivers/*/*/*/*"])
+        sim.commit({OS_BIN: md, "drivers": drivers})
+
+        try:
+            seen = found(sync(device, mirror))
+        except IntegrityError:
+            seen = {}
+        reader = device.last_reader
+        assert reader is not None
+        for path in [*targets, "os/0f/3/not-there"]:  # the last walks into the hostile roles
+            try:
+                with translated_errors():
+                    info = reader.updater.get_targetinfo(path)
+                    if info is not None:
+                        reader.updater.download_target(info)
+            except IntegrityError:
+                pass  # refusing is fine; writing outside is not
+
+        # The walk did load the hostile roles: python-tuf stores them under quoted names.
+        for role in bin_roles:
+            assert (device.metadata_dir / f"{urllib.parse.quote(role, '')}.json").is_file()
+        # Nothing outside the device's two directories, nor where a naive join would land.
+        assert files_outside(tmp_path, [device.home]) == []
+        for path in [*targets, manifest_path, *(f"{r}.json" for r in bin_roles + vendor_roles)]:
+            for base in (device.metadata_dir, device.download_dir):
+                landing = Path(os.path.normpath(os.path.join(base, path)))
+                inside = landing.is_relative_to(base)
+                assert inside or not landing.exists(), landing
+        assert {p.parent for p in device.metadata_dir.rglob("*") if p.is_file()} <= {
+            device.metadata_dir,
+            device.metadata_dir / "root_history",
+        }
+        assert {p.parent for p in device.download_dir.rglob("*")} <= {device.download_dir}
+
+        service_moves_on(sim, OS_BIN, honest_bin)
+        service_moves_on(sim, "drivers", honest_drivers)
+        assert sync(device, mirror) == good
+    assert EVIL_ID not in seen, f"a manifest at {manifest_path!r} was offered: {seen}"
+
+
+def delegate_all(parent: Targets, names: list[str], signers: list[Any], paths: list[str]) -> None:
+    if parent.delegations is None:
+        parent.delegations = Delegations(keys={}, roles={})
+    assert parent.delegations.roles is not None
+    for name in names:
+        parent.delegations.roles[name] = DelegatedRole(name, [], 1, False, paths)
+        for signer in signers:
+            parent.add_key(signer.public_key, name)
+
+
+# -- compromise, then key rotation ----------------------------------------------------------
+
+
+@pytest.fixture
+def disk_sim(data_dir: Path, published: list[PublishResult]) -> RepositorySimulator:
+    """The catalog from this test's own data dir: the real publisher rotates keys in it."""
+    return RepositorySimulator(data_dir)
+
+
+@pytest.mark.parametrize(
+    ("stolen", "forged"),
+    [
+        ("os", OS_BIN),  # a kind key signs its bins
+        ("os", "os"),
+        ("vendor.pci-8086", VENDOR_BIN),
+        ("timestamp", "timestamp"),
+        ("root", "root"),
+    ],
+)
+def test_stolen_key_is_refused_after_rotation_and_devices_follow_the_rotation(
+    disk_sim: RepositorySimulator,
+    publisher: Publisher,
+    data_dir: Path,
+    tmp_path: Path,
+    stolen: str,
+    forged: str,
+) -> None:
+    sim = disk_sim
+    device = new_device(data_dir, tmp_path / "device")
+    with mirror_of("memory", sim) as mirror:
+        good = sync(device, mirror)
+        old_keys = sim.signers(stolen)  # the attacker's copy, taken before the rotation
+        rotation = rotate_keys(publisher, stolen)
+        assert {k.public_key.keyid for k in old_keys} == set(rotation.retired)
+        sim.reload()
+        assert sync(device, mirror) == good  # a device that trusted the old keys follows
+        assert fresh_sync(sim, tmp_path / "fresh") == good
+        before = device.files()
+
+        accepted: dict[str, bytes] = {}
+        if forged == "timestamp":
+            sim.resign_timestamp(old_keys)
+        elif forged == "root":
+
+            def take_over(root: Root) -> None:
+                for keyid in list(root.roles["root"].keyids):
+                    root.revoke_key(keyid, "root")
+                for key in old_keys:
+                    root.add_key(key.public_key, "root")
+
+            sim.forge_root(old_keys, take_over)
+        else:
+            honest, md = sim.load(forged), sim.load(forged)
+            if forged == OS_BIN:
+                md.signed.targets[f"os/0f/3/{EVIL_ID}.manifest.json"] = evil_entry(
+                    sim, f"os/0f/3/{EVIL_ID}.manifest.json", id=EVIL_ID
+                )
+            sim.commit({forged: md}, signers={forged: old_keys})
+            accepted = moved(sim, "timestamp", "snapshot")
+        rejected(device, mirror, tuf_exceptions.UnsignedMetadataError)
+        assert device.files() == {**before, **accepted}
+
+        if accepted:
+            service_moves_on(sim, forged, honest)
+        else:
+            sim.reload()
+        assert sync(device, mirror) == good
