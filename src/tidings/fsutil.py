@@ -13,6 +13,27 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+class TooLargeError(ValueError):
+    """A file is larger than its reader allows."""
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """Read ``path`` whole, but never more than ``limit`` bytes into memory.
+
+    Every file Tidings reads back (metadata, keys, state, inventories) goes through this, so
+    a damaged or hostile file cannot make a reader swallow gigabytes.
+
+    Raises:
+        OSError: missing or unreadable.
+        TooLargeError: larger than ``limit`` bytes.
+    """
+    with path.open("rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise TooLargeError(f"{path} is larger than {limit} bytes")
+    return data
+
+
 def fsync_dir(directory: Path) -> None:
     """Make a rename or a new file in ``directory`` durable."""
     fd = os.open(directory, os.O_RDONLY)

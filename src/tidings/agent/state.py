@@ -27,6 +27,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
+from tidings import fsutil
 from tidings.errors import ConfigError, EnrollmentError
 
 IDENTITY_FILE = Path("device.json")
@@ -155,13 +156,11 @@ def read_bounded(path: Path, limit: int) -> bytes:
         ConfigError: Missing, unreadable or larger than ``limit``.
     """
     try:
-        with path.open("rb") as f:
-            data = f.read(limit + 1)
+        return fsutil.read_bounded(path, limit)
     except OSError as e:
         raise ConfigError(f"cannot read {path}: {e.strerror}") from e
-    if len(data) > limit:
-        raise ConfigError(f"{path} is larger than {limit} bytes")
-    return data
+    except fsutil.TooLargeError as e:
+        raise ConfigError(str(e)) from e
 
 
 def _load_cert(path: Path) -> x509.Certificate:

@@ -35,7 +35,7 @@ from tuf.api.serialization.json import JSONSerializer
 from tidings.catalog.keys import KeyStore
 from tidings.clock import Clock
 from tidings.errors import CatalogError, RollbackError
-from tidings.fsutil import atomic_write, file_lock, fsync_dir
+from tidings.fsutil import TooLargeError, atomic_write, file_lock, fsync_dir, read_bounded
 
 SERIALIZER = JSONSerializer(compact=True)
 MAX_METADATA_BYTES = 64 * 1024**2  # bytes; the writer refuses to read anything larger
@@ -161,12 +161,11 @@ class Repository:
             CatalogError: missing, too large, or not metadata of the expected type.
         """
         try:
-            with path.open("rb") as f:
-                data = f.read(MAX_METADATA_BYTES + 1)
+            data = read_bounded(path, MAX_METADATA_BYTES)
         except FileNotFoundError as e:
             raise CatalogError(f"{path} is missing: is this a Tidings data directory?") from e
-        if len(data) > MAX_METADATA_BYTES:
-            raise CatalogError(f"{path} is larger than {MAX_METADATA_BYTES} bytes")
+        except (OSError, TooLargeError) as e:
+            raise CatalogError(f"cannot read {path}: {e}") from e
         try:
             md: Metadata[Any] = Metadata.from_bytes(data)
         except DeserializationError as e:

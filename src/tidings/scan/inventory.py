@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from tidings.errors import ConfigError
+from tidings.fsutil import TooLargeError, read_bounded
 from tidings.manifest import Version
 from tidings.scan.inventory_model import (
     HardwareDevice,
@@ -211,12 +212,11 @@ def load_inventory_file(path: Path) -> InventoryOverride:
     """
     source = path.name
     try:
-        with path.open("rb") as f:
-            raw = f.read(MAX_INVENTORY_FILE_BYTES + 1)
+        raw = read_bounded(path, MAX_INVENTORY_FILE_BYTES)
     except OSError as e:
         raise ConfigError(f"{source}: cannot read the inventory file ({e.strerror})") from None
-    if len(raw) > MAX_INVENTORY_FILE_BYTES:
-        raise ConfigError(f"{source}: larger than {MAX_INVENTORY_FILE_BYTES} bytes")
+    except TooLargeError:
+        raise ConfigError(f"{source}: larger than {MAX_INVENTORY_FILE_BYTES} bytes") from None
     try:
         data = tomllib.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:

@@ -35,6 +35,7 @@ from starlette.responses import JSONResponse, Response
 
 from tidings.clock import Clock
 from tidings.errors import ConfigError, EnrollmentError, UsageError
+from tidings.fsutil import TooLargeError, read_bounded
 from tidings.service.state import MAX_HOSTNAME_CHARS, IssuedCertificate, ServiceState
 from tidings.service.tls import CA_CERT, MAX_CSR_BYTES, issue_certificate_from_csr
 
@@ -193,11 +194,9 @@ def _describe(pem: bytes) -> IssuedCertificate:
 def _read_bounded(path: Path, limit: int) -> bytes | None:
     """The file's bytes, or None when missing, unreadable or larger than ``limit``."""
     try:
-        with path.open("rb") as f:
-            data = f.read(limit + 1)
-    except OSError:
+        return read_bounded(path, limit)
+    except (OSError, TooLargeError):
         return None
-    return data if len(data) <= limit else None
 
 
 def _error(status: int, message: str) -> JSONResponse:
