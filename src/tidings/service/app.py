@@ -2,7 +2,7 @@
 
 Routes (GET and HEAD only, enrollment aside; DESIGN.md §3: metadata and content are static):
 
-- ``/metadata/{name}``   ``repo/metadata/<name>``, JSON; unversioned names ``no-cache``,
+- ``/metadata/{name}``   ``repo/metadata/<name>`` (its ``.gz`` copy to clients accepting gzip), JSON; unversioned names ``no-cache``,
   versioned ``N.<role>.json`` cached as immutable.
 - ``/targets/{path}``    ``repo/targets/<path>``, octet-stream, byte ranges and If-Range by
   Starlette's ``FileResponse``; a content-addressed name's ETag is its quoted SHA-256.
@@ -28,6 +28,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -91,13 +92,19 @@ def create_app(
         add_enrollment_routes(app, data_dir, state=state, clock=clock)
 
         @app.api_route("/metadata/{name}", methods=_METHODS)
-        def get_metadata(name: str) -> Response:
+        def get_metadata(name: str, request: Request) -> Response:
             parsed = names.parse_metadata_name(name)
             if parsed is None:
                 raise HTTPException(404)
             root = repo / "metadata"
-            path, st = _resolve_file(root, root / parsed.filename)
-            headers = {"Cache-Control": parsed.cache_control}
+            headers = {"Cache-Control": parsed.cache_control, "Vary": "Accept-Encoding"}
+            # The catalog writer stores a gzip copy beside each versioned file (what nginx's
+            # gzip_static serves too); the signed bytes are the decompressed ones.
+            if _accepts_gzip(request) and (root / f"{parsed.filename}.gz").is_file():
+                path, st = _resolve_file(root, root / f"{parsed.filename}.gz")
+                headers["Content-Encoding"] = "gzip"
+            else:
+                path, st = _resolve_file(root, root / parsed.filename)
             return FileResponse(
                 path, stat_result=st, media_type="application/json", headers=headers
             )
@@ -153,6 +160,15 @@ def _read_bounded(path: Path, limit: int) -> bytes | None:
         return None
     except OSError:
         return b""  # unreadable: the verdict calls empty bytes unreadable
+
+
+def _accepts_gzip(request: Request) -> bool:
+    accepted = request.headers.get("accept-encoding", "")[:256].lower()
+    for item in accepted.split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip() == "gzip":
+            return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
 
 
 def _resign_lifespan(

@@ -11,6 +11,7 @@ import hmac
 import ssl
 import urllib.parse
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,7 +85,7 @@ class HttpxFetcher(FetcherInterface):
             timeout=timeout,
             trust_env=False,
             follow_redirects=False,
-            headers={"User-Agent": self.config.user_agent, "Accept-Encoding": "identity"},
+            headers={"User-Agent": self.config.user_agent, "Accept-Encoding": "gzip"},
         )
         self.bytes_received = 0  # bytes, over the fetcher's life
 
@@ -103,7 +104,7 @@ class HttpxFetcher(FetcherInterface):
                     raise tuf_exceptions.DownloadHTTPError(
                         f"HTTP {response.status_code} for {url}", response.status_code
                     )
-                yield from self._bounded(response, url)
+                yield from decoded(self._bounded(response, url), response, url)
         except httpx.TimeoutException as e:
             if self._deadline.expired:
                 raise _slow(url, f"exceeded the {self.config.total_deadline_s:g} s deadline") from e
@@ -128,6 +129,37 @@ class HttpxFetcher(FetcherInterface):
             if elapsed > cfg.min_rate_grace_s and received / elapsed < cfg.min_rate_bytes_s:
                 raise _slow(url, f"slower than {cfg.min_rate_bytes_s} bytes/s")
             yield chunk
+
+
+DECODE_STEP = 65_536  # bytes of output per decompression step: a gzip bomb stays bounded
+
+
+def decoded(chunks: Iterator[bytes], response: httpx.Response, url: str) -> Iterator[bytes]:
+    """The response body as signed: gzip undone step by step, never more than a step at once.
+
+    python-tuf counts these decoded bytes against the signed length, so an endless or
+    bomb-like body is cut off as soon as it exceeds what the metadata allows.
+    """
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        yield from chunks
+        return
+    if encoding != "gzip":
+        raise tuf_exceptions.DownloadError(f"{url}: unsupported content encoding {encoding!r}")
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        for chunk in chunks:
+            data = inflater.decompress(chunk, DECODE_STEP)
+            while True:
+                if data:
+                    yield data
+                if not inflater.unconsumed_tail:
+                    break
+                data = inflater.decompress(inflater.unconsumed_tail, DECODE_STEP)
+        if not inflater.eof:
+            raise tuf_exceptions.DownloadError(f"{url}: truncated gzip body")
+    except zlib.error as e:
+        raise tuf_exceptions.DownloadError(f"{url}: bad gzip body ({e})") from e
 
 
 def _check_pin(ca_file: Path | None, pin: str) -> None:
