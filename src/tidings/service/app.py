@@ -2,8 +2,8 @@
 
 Routes (GET and HEAD only, enrollment aside; DESIGN.md §3: metadata and content are static):
 
-- ``/metadata/{name}``   ``repo/metadata/<name>`` (its ``.gz`` copy to clients accepting gzip), JSON; unversioned names ``no-cache``,
-  versioned ``N.<role>.json`` cached as immutable.
+- ``/metadata/{name}``   ``repo/metadata/<name>``, JSON (its stored ``.gz`` copy to clients
+  that accept gzip); unversioned names ``no-cache``, versioned ``N.<role>.json`` immutable.
 - ``/targets/{path}``    ``repo/targets/<path>``, octet-stream, byte ranges and If-Range by
   Starlette's ``FileResponse``; a content-addressed name's ETag is its quoted SHA-256.
 - ``/health``            the verdict of ``health.health_verdict``.
