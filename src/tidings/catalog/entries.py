@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from tuf.api.metadata import TargetFile
 
@@ -61,21 +60,26 @@ def entry_prefix(bin_: Bin, update_id: str) -> str:
 def build_entries(
     manifest: UpdateManifest,
     document: bytes,
-    bins: list[Bin],
+    filed: dict[Bin, list[str]],
     payloads: list[StagedPayload],
 ) -> dict[str, list[TargetFile]]:
-    """The targets to add to each bin (by role name) for ``manifest``."""
+    """The targets to add to each bin (by role name) for ``manifest``.
+
+    ``filed`` gives the bins in order (the first is the update's home) and the index keys the
+    update is filed under in each; they travel signed as ``keys``, so a scan parses only the
+    entries of keys its device has.
+    """
+    bins = list(filed)
     home = bins[0]
     doc_hashes = {"sha256": hashlib.sha256(document).hexdigest()}
-    custom_manifest: dict[str, Any] = {
-        CUSTOM_KEY: {"manifest": manifest_to_dict(manifest), "payload_dir": home.directory}
-    }
+    manifest_dict = manifest_to_dict(manifest)
     entries: dict[str, list[TargetFile]] = {}
-    for bin_ in bins:
+    for bin_, keys in filed.items():
         path = manifest_path(bin_, manifest.id)
-        entries[bin_.role] = [
-            TargetFile(len(document), doc_hashes, path, {"custom": custom_manifest})
-        ]
+        custom = {
+            CUSTOM_KEY: {"manifest": manifest_dict, "payload_dir": home.directory, "keys": keys}
+        }
+        entries[bin_.role] = [TargetFile(len(document), doc_hashes, path, {"custom": custom})]
     for p in payloads:
         map_path = pieces_path(home, manifest.id, p.name)
         payload_custom = {

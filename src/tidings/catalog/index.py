@@ -68,7 +68,21 @@ def index_keys(manifest: UpdateManifest) -> list[IndexKey]:
     return list(dict.fromkeys(keys))
 
 
+def key_text(key: IndexKey) -> str:
+    """How a key is written in an entry's signed ``keys`` list: ``family:key``."""
+    return f"{key.family}:{key.key}"
+
+
+def filing(manifest: UpdateManifest, layout: CatalogLayout) -> dict[Bin, list[str]]:
+    """The bins that hold ``manifest``'s entries (the first also its payloads), each with the
+    keys it is filed under there, so a device can skip entries for keys it does not have."""
+    filed: dict[Bin, list[str]] = {}
+    for key in index_keys(manifest):
+        bin_ = layout.family(key.family).bin_for(key.key, manifest.id)
+        filed.setdefault(bin_, []).append(key_text(key))
+    return filed
+
+
 def bins_for(manifest: UpdateManifest, layout: CatalogLayout) -> list[Bin]:
     """The bins that hold ``manifest``'s index entries; the first also holds its payloads."""
-    bins = [layout.family(k.family).bin_for(k.key, manifest.id) for k in index_keys(manifest)]
-    return list(dict.fromkeys(bins))
+    return list(filing(manifest, layout))

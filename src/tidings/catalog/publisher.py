@@ -23,7 +23,7 @@ from tidings.catalog.entries import (
     build_entries,
     manifest_document,
 )
-from tidings.catalog.index import bins_for
+from tidings.catalog.index import filing
 from tidings.catalog.keys import KeyStore
 from tidings.catalog.layout import Bin
 from tidings.catalog.lookup import Located, Lookup
@@ -234,7 +234,8 @@ class Publisher:
                 )
             if prev.state == "published":
                 self._remove(session, prev)
-        bins = bins_for(m, self.layout)
+        filed = filing(m, self.layout)
+        bins = list(filed)
         if not bins:
             raise CatalogError(f"update {m.id}: its applicability gives no index key")
         vendors = {b.family for b in bins if b.family.startswith("vendor.")}
@@ -244,7 +245,7 @@ class Publisher:
                 f"driver {m.id} names hardware of several vendors ({names}): publish one per vendor"
             )
         self._ensure_bins(session, bins)
-        for role, targets in build_entries(m, p.document, bins, list(p.payloads)).items():
+        for role, targets in build_entries(m, p.document, filed, list(p.payloads)).items():
             signed = session.edit(role)
             for target in targets:
                 signed.targets[target.path] = target

@@ -15,6 +15,7 @@ from tidings.catalog.index import (
     ANY_ARCH,
     IndexKey,
     hardware_key,
+    key_text,
     os_key,
     product_key,
     store_key,
@@ -69,11 +70,13 @@ def sync_catalog(
     report("metadata", 0, 1)
     reader.refresh()
     report("metadata", 1, 1)
-    bins = _selected_bins(reader, inventory_keys(inventory))
+    keys = inventory_keys(inventory)
+    wanted = frozenset(key_text(k) for k in keys)
+    bins = _selected_bins(reader, keys)
     found: list[BinEntry] = []
     warnings: list[str] = []
     for done, bin_ in enumerate(bins, 1):
-        entries, problems = reader.bin_entries(bin_)
+        entries, problems = reader.bin_entries(bin_, wanted)
         warnings += problems
         found += entries
         report("indexes", done, len(bins))

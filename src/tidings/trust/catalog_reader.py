@@ -58,11 +58,20 @@ class BinEntry:
 
 
 @dataclass(frozen=True)
+class _Raw:
+    """One manifest entry of a verified bin, not yet parsed."""
+
+    path: str
+    keys: frozenset[str] | None  # signed index keys; None: unknown, always parse
+    custom: Any
+
+
+@dataclass
 class _CachedBin:
     pins: tuple[str, str]  # the bin's and its delegator's version and SHA-256, per snapshot
     expires: datetime  # the bin's own expiry: a frozen bin must fail even from the cache
-    entries: tuple[BinEntry, ...]
-    warnings: tuple[str, ...]
+    raw: tuple[_Raw, ...]
+    parsed: dict[str, BinEntry | str] = field(default_factory=dict)  # path -> entry or problem
 
 
 @dataclass
@@ -152,8 +161,13 @@ class CatalogReader:
             return []
         return list(signed.delegations.roles)
 
-    def bin_entries(self, bin_: Bin) -> tuple[tuple[BinEntry, ...], tuple[str, ...]]:
-        """Every manifest in ``bin_`` and any problems found (bad entries are skipped)."""
+    def bin_entries(
+        self, bin_: Bin, keys: frozenset[str] | None = None
+    ) -> tuple[tuple[BinEntry, ...], tuple[str, ...]]:
+        """The manifests in ``bin_`` filed under any of ``keys`` (all if None), and problems.
+
+        Entries are parsed only when a device asks for one of their keys, once per process.
+        """
         snapshot = self.updater._trusted_set.snapshot
         meta = snapshot.meta.get(f"{bin_.role}.json")
         parent_meta = snapshot.meta.get(f"{bin_.family}.json")
@@ -162,57 +176,70 @@ class CatalogReader:
         pins = (_pin(meta.hashes, meta.version), _pin(parent_meta.hashes, parent_meta.version))
         cached = self.cache.bins.get(bin_.role)
         now = self.updater._trusted_set.reference_time
-        if cached is not None and cached.pins == pins and cached.expires > now:
-            return cached.entries, cached.warnings
-        signed = self.role(bin_.role, bin_.family)  # full verification, expiry included
-        self.bins_fetched.append(bin_.role)
-        entries, warnings = _parse_bin(bin_, signed)
-        self.cache.bins[bin_.role] = _CachedBin(pins, signed.expires, entries, warnings)
-        return entries, warnings
+        if cached is None or cached.pins != pins or cached.expires <= now:
+            signed = self.role(bin_.role, bin_.family)  # full verification, expiry included
+            self.bins_fetched.append(bin_.role)
+            cached = _CachedBin(pins, signed.expires, _raw_entries(signed))
+            self.cache.bins[bin_.role] = cached
+        entries: list[BinEntry] = []
+        warnings: list[str] = []
+        for raw in cached.raw:
+            if keys is not None and raw.keys is not None and not raw.keys & keys:
+                continue
+            if raw.path not in cached.parsed:
+                cached.parsed[raw.path] = _parse_entry(bin_, raw)
+            outcome = cached.parsed[raw.path]
+            if isinstance(outcome, str):
+                warnings.append(outcome)
+            else:
+                entries.append(outcome)
+        return tuple(entries), tuple(warnings)
 
 
 def _pin(hashes: dict[str, str] | None, version: int) -> str:
     return f"{version}:{(hashes or {}).get('sha256', '')}"
 
 
-def _parse_bin(bin_: Bin, signed: Targets) -> tuple[tuple[BinEntry, ...], tuple[str, ...]]:
-    """The manifests of one verified bin that the bin is entitled to publish.
+def _raw_entries(signed: Targets) -> tuple[_Raw, ...]:
+    raw = []
+    for path, target in signed.targets.items():
+        if not path.endswith(".manifest.json"):
+            continue
+        custom: Any = target.custom.get(CUSTOM_KEY) if isinstance(target.custom, dict) else None
+        keys = custom.get("keys") if isinstance(custom, dict) else None
+        valid = isinstance(keys, list) and all(isinstance(k, str) for k in keys)
+        raw.append(_Raw(path, frozenset(keys) if valid else None, custom))  # type: ignore[arg-type]
+    return tuple(raw)
+
+
+def _parse_entry(bin_: Bin, raw: _Raw) -> BinEntry | str:
+    """One manifest of a verified bin, if the bin is entitled to publish it; else a warning.
 
     python-tuf applies delegation paths only when it resolves a target by name; a scan reads
     whole bins, so the same rules are applied here: an entry must lie directly in the bin's
     directory, describe an update of the bin's kind, and keep its payloads in its own family.
     A compromised vendor key can then never offer, or replace, an OS update.
     """
-    entries: list[BinEntry] = []
-    warnings: list[str] = []
     prefix = f"{bin_.directory}/"
     kind = family_kind(bin_.family)
-    for path, target in signed.targets.items():
-        if not path.endswith(".manifest.json"):
-            continue
-        source = f"{bin_.role}/{path}"
-        custom: Any = target.custom.get(CUSTOM_KEY) if isinstance(target.custom, dict) else None
-        try:
-            if not path.startswith(prefix) or "/" in path[len(prefix) :]:
-                raise ManifestError(source, "path", "outside the bin's delegated directory")
-            if not isinstance(custom, dict) or not isinstance(custom.get("payload_dir"), str):
-                raise ManifestError(source, "custom", "missing tidings fields")
-            manifest = manifest_from_dict(custom.get("manifest"), source=source)
-            if manifest.kind is not kind:
-                raise ManifestError(
-                    source, "kind", f"a {kind.value} bin cannot offer {manifest.kind.value}"
-                )
-            if not _in_family(custom["payload_dir"], bin_):
-                raise ManifestError(source, "payload_dir", "outside the bin's family")
-            if (foreign := _foreign_hardware(manifest, bin_)) is not None:
-                raise ManifestError(
-                    source, "applicability.driver", f"{foreign} is another vendor's"
-                )
-        except ManifestError as e:
-            warnings.append(f"skipped a signed entry: {e}")
-            continue
-        entries.append(BinEntry(manifest, custom["payload_dir"], bin_.role))
-    return tuple(entries), tuple(warnings)
+    source, custom = f"{bin_.role}/{raw.path}", raw.custom
+    try:
+        if not raw.path.startswith(prefix) or "/" in raw.path[len(prefix) :]:
+            raise ManifestError(source, "path", "outside the bin's delegated directory")
+        if not isinstance(custom, dict) or not isinstance(custom.get("payload_dir"), str):
+            raise ManifestError(source, "custom", "missing tidings fields")
+        manifest = manifest_from_dict(custom.get("manifest"), source=source)
+        if manifest.kind is not kind:
+            raise ManifestError(
+                source, "kind", f"a {kind.value} bin cannot offer {manifest.kind.value}"
+            )
+        if not _in_family(custom["payload_dir"], bin_):
+            raise ManifestError(source, "payload_dir", "outside the bin's family")
+        if (foreign := _foreign_hardware(manifest, bin_)) is not None:
+            raise ManifestError(source, "applicability.driver", f"{foreign} is another vendor's")
+    except ManifestError as e:
+        return f"skipped a signed entry: {e}"
+    return BinEntry(manifest, custom["payload_dir"], bin_.role)
 
 
 def _in_family(payload_dir: str, bin_: Bin) -> bool:
