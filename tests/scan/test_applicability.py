@@ -175,10 +175,18 @@ def test_only_the_newest_definitions_update_applies() -> None:
     old = manifest(1, Kind.DEFINITIONS, release_date="2026-11-01", title="defs 1")
     new = manifest(2, Kind.DEFINITIONS, release_date="2026-11-02", title="defs 2")
     other = manifest(3, Kind.DEFINITIONS, release_date="2026-10-01", products=("other-av",))
-    result = evaluate([old, new, other], inventory())
+    engines = inventory(products={"tidings-defender": "1.0", "other-av": "4.2"})
+    result = evaluate([old, new, other], engines)
     assert verdict(result, 2).is_applicable and verdict(result, 2).is_assigned
     assert verdict(result, 1).is_superseded and not verdict(result, 1).is_applicable
     assert verdict(result, 3).is_applicable  # another product set: its own newest
+
+
+def test_definitions_for_an_engine_the_device_lacks_do_not_apply() -> None:
+    defs = manifest(1, Kind.DEFINITIONS, products=("other-av",))
+    result = evaluate([defs], inventory(products={"tidings-defender": "1.0"}))
+    assert not verdict(result, 1).is_installable
+    assert result.updates == ()
 
 
 @pytest.mark.parametrize(
@@ -195,14 +203,15 @@ def test_definitions_newness_order(
 ) -> None:
     a = manifest(1, Kind.DEFINITIONS, **first)
     b = manifest(2, Kind.DEFINITIONS, **second)
-    result = evaluate([b, a], inventory())
+    result = evaluate([b, a], inventory(products={"tidings-defender": "1.0"}))
     assert [e.update_id for e in result.updates] == [uid(winner)]
 
 
 def test_an_installed_newer_definitions_update_hides_older_ones() -> None:
     old = manifest(1, Kind.DEFINITIONS, release_date="2026-11-01")
     new = manifest(2, Kind.DEFINITIONS, release_date="2026-11-02")
-    result = evaluate([old, new], inventory(installed=(2,)))
+    defender = {"tidings-defender": "1.0"}
+    result = evaluate([old, new], inventory(products=defender, installed=(2,)))
     assert verdict(result, 1).is_superseded
     assert [(e.update_id, e.is_installed) for e in result.updates] == [(uid(2), True)]
 
@@ -210,7 +219,7 @@ def test_an_installed_newer_definitions_update_hides_older_ones() -> None:
 def test_definitions_not_installable_do_not_hide_older_ones() -> None:
     old = manifest(1, Kind.DEFINITIONS, release_date="2026-11-01")
     new = manifest(2, Kind.DEFINITIONS, release_date="2026-11-02", os=os_rule(product="other-os"))
-    result = evaluate([old, new], inventory())
+    result = evaluate([old, new], inventory(products={"tidings-defender": "1.0"}))
     assert verdict(result, 1).is_applicable
 
 

@@ -69,8 +69,9 @@ def product_rule_matches(rule: ProductRule, facts: InventoryFacts) -> bool:
 def installable(m: UpdateManifest, facts: InventoryFacts) -> bool:
     """Every rule of ``m`` that does not depend on other updates or devices holds.
 
-    That is the OS rule, every ``installed`` rule, no ``not_installed`` rule, for an app with
-    no ``installed`` rule one of its ``products`` installed, and for a store update its package
+    That is the OS rule, every ``installed`` rule, no ``not_installed`` rule, for an app or a
+    definitions update with no ``installed`` rule one of its ``products`` installed (antivirus
+    definitions are for the engines a device runs), and for a store update its package
     installed (any version: the store only updates packages a device has). The driver rule is
     judged per device by ``applicability_drivers``.
     """
@@ -81,7 +82,8 @@ def installable(m: UpdateManifest, facts: InventoryFacts) -> bool:
         return False
     if any(product_rule_matches(r, facts) for r in rules.not_installed):
         return False
-    needs_product = m.kind is Kind.APP and not rules.installed and bool(m.products)
+    by_product = m.kind in (Kind.APP, Kind.DEFINITIONS)
+    needs_product = by_product and not rules.installed and bool(m.products)
     if needs_product and not any(p.lower() in facts.products for p in m.products):
         return False
     if rules.store is not None:
