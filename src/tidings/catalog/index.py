@@ -81,8 +81,3 @@ def filing(manifest: UpdateManifest, layout: CatalogLayout) -> dict[Bin, list[st
         bin_ = layout.family(key.family).bin_for(key.key, manifest.id)
         filed.setdefault(bin_, []).append(key_text(key))
     return filed
-
-
-def bins_for(manifest: UpdateManifest, layout: CatalogLayout) -> list[Bin]:
-    """The bins that hold ``manifest``'s index entries; the first also holds its payloads."""
-    return list(filing(manifest, layout))

@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tuf.api.exceptions import RepositoryError
 from tuf.api.metadata import (
     Metadata,
     MetaFile,
@@ -40,7 +39,6 @@ from tidings.fsutil import TooLargeError, atomic_write, file_lock, fsync_dir, re
 
 SERIALIZER = JSONSerializer(compact=True)
 MAX_METADATA_BYTES = 64 * 1024**2  # bytes; the writer refuses to read anything larger
-TOP_ROLES = ("root", "timestamp", "snapshot", "targets")
 GZIP_LEVEL = 6  # metadata is JSON: ~4x smaller on the wire for a few ms per commit
 
 
@@ -266,6 +264,3 @@ def _meta_file(version: int, data: bytes) -> MetaFile:
 
 def _whole_seconds(moment: datetime) -> datetime:
     return moment.replace(microsecond=0)
-
-
-__all__ = ["TOP_ROLES", "ExpiryPolicy", "Repository", "RepositoryError", "Session"]
