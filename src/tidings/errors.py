@@ -14,6 +14,7 @@ Everything a user can cause by bad input is a ``UsageError`` with one clear line
     │   └── DeadlineError         a download exceeded its total deadline or fell below min rate
     └── UsageError                bad input from a user or publisher; the message says what to fix
         ├── ManifestError         an update manifest is invalid (file, field and problem named)
+        ├── CriteriaError         search criteria are invalid (position and problem named)
         ├── PayloadError          a payload file is missing, unreadable or does not match
         ├── KeyStoreError         a signing key is missing, unreadable or the wrong kind
         ├── CatalogError          the catalog on disk is missing, corrupt or in the wrong state
@@ -81,3 +82,17 @@ class ConfigError(UsageError):
 
 class EnrollmentError(UsageError):
     """A device cannot enroll: the pin does not match, the token is refused, the reply is bad."""
+
+
+class CriteriaError(UsageError):
+    """A search-criteria string is invalid: one line with the position and the problem.
+
+    Attributes:
+        position: 0-based character offset into the criteria string.
+        problem: what was expected and what was found, without the position.
+    """
+
+    def __init__(self, position: int, problem: str) -> None:
+        self.position = position
+        self.problem = problem
+        super().__init__(f"criteria: position {position}: {problem}")

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import NoReturn, Protocol
 
-from tidings.errors import UsageError
+from tidings.errors import CriteriaError
 
 DEFAULT_CRITERIA = "IsInstalled=0 and IsHidden=0"
 MAX_CRITERIA_CHARS = 4096  # characters
@@ -34,20 +34,6 @@ _WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 _OPERATOR_CHARS = frozenset("=!<>")
 _KEYWORDS = frozenset({"and", "or", "contains"})
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-class CriteriaError(UsageError):
-    """A search-criteria string is invalid: one line with the position and the problem.
-
-    Attributes:
-        position: 0-based character offset into the criteria string.
-        problem: what was expected and what was found, without the position.
-    """
-
-    def __init__(self, position: int, problem: str) -> None:
-        self.position = position
-        self.problem = problem
-        super().__init__(f"criteria: position {position}: {problem}")
 
 
 class SearchFields(Protocol):
