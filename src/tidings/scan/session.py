@@ -17,12 +17,12 @@ from tidings.agent.ledger import Ledger
 from tidings.agent.state import AgentState
 from tidings.clock import Clock, SystemClock
 from tidings.manifest import InstallBehaviour, UpdateManifest
-from tidings.scan.applicability import Evaluated, evaluate
+from tidings.scan.applicability import ApplicabilityResult, Evaluated, evaluate
 from tidings.scan.criteria import parse_criteria
 from tidings.scan.inventory import collect_inventory
 from tidings.scan.inventory_model import Inventory
 from tidings.scan.sync import Progress, sync_catalog
-from tidings.trust.catalog_reader import BinCache, CatalogReader
+from tidings.trust.catalog_reader import BinCache, BinEntry, CatalogReader
 from tidings.trust.fetcher import FetcherConfig, HttpxFetcher
 
 INVENTORY_FILE = "inventory.toml"  # in the state directory: overrides the real providers
@@ -272,6 +272,7 @@ class UpdateSession:
         self.ledger = Ledger(state_dir / "agent.db")
         self._inventory = inventory
         self._cache = BinCache()
+        self._last_evaluation: tuple[object, ApplicabilityResult] | None = None
 
     def close(self) -> None:
         """Release the session's files."""
@@ -313,6 +314,21 @@ class UpdateSession:
             cache=self._cache,
         )
 
+    def _evaluate(self, entries: tuple[BinEntry, ...], inventory: Inventory) -> ApplicabilityResult:
+        """Applicability, reused while neither the candidates nor the inventory changed.
+
+        A revision's content never changes once published (the publisher refuses that), so
+        ids and revisions identify the candidates.
+        """
+        key = (
+            tuple(sorted((e.manifest.id, e.manifest.revision) for e in entries)),
+            repr(inventory),
+        )
+        if self._last_evaluation is None or self._last_evaluation[0] != key:
+            result = evaluate([e.manifest for e in entries], inventory)
+            self._last_evaluation = (key, result)
+        return self._last_evaluation[1]
+
     def _search(self, matches: Callable[[Update], bool], progress: Progress | None) -> SearchResult:
         started = time.monotonic()
         inventory = self.inventory()
@@ -327,7 +343,7 @@ class UpdateSession:
             synced = sync_catalog(self._reader(fetcher), inventory, progress=progress)
         finally:
             fetcher.close()
-        result = evaluate([e.manifest for e in synced.entries], inventory)
+        result = self._evaluate(synced.entries, inventory)
         hidden, accepted = self.ledger.hidden(), self.ledger.eula_accepted()
         downloaded = self.ledger.downloaded()
         updates = [

@@ -68,7 +68,7 @@ class _Raw:
 
 @dataclass
 class _CachedBin:
-    pins: tuple[str, str]  # the bin's and its delegator's version and SHA-256, per snapshot
+    pins: tuple[str, ...]  # the bin's and its delegator's version and SHA-256, per snapshot
     expires: datetime  # the bin's own expiry: a frozen bin must fail even from the cache
     raw: tuple[_Raw, ...]
     parsed: dict[str, BinEntry | str] = field(default_factory=dict)  # path -> entry or problem
@@ -76,9 +76,10 @@ class _CachedBin:
 
 @dataclass
 class BinCache:
-    """Parsed bins verified by earlier scans in this process, by role name."""
+    """Bins and families verified by earlier scans in this process, by role name."""
 
     bins: dict[str, _CachedBin] = field(default_factory=dict)
+    families: dict[str, tuple[tuple[str, ...], datetime, Family]] = field(default_factory=dict)
 
 
 def updater_config() -> UpdaterConfig:
@@ -144,16 +145,45 @@ class CatalogReader:
     def family(self, name: str, parent: str) -> Family:
         """A kind or vendor role and its bin counts, as signed in its metadata.
 
+        Like bins, a family verified earlier in this process is reused while the verified
+        snapshot pins the same bytes for it and its delegators and it has not expired.
+
         Raises:
             IntegrityError: the role carries no valid bin counts.
         """
+        pins = self._pins(name, parent, "targets")
+        cached = self.cache.families.get(name)
+        if cached is not None and cached[0] == pins and cached[1] > self._now():
+            return cached[2]
         signed = self.role(name, parent)
         counts = signed.unrecognized_fields.get(BINS_FIELD)
         try:
             key_bins, id_bins = (int(counts[0]), int(counts[1]))  # type: ignore[index]
-            return family_of(name, key_bins, id_bins)
+            family = family_of(name, key_bins, id_bins)
         except (TypeError, ValueError, IndexError, KeyError) as e:
             raise IntegrityError(f"role {name} has no valid {BINS_FIELD}: {counts!r}") from e
+        self.cache.families[name] = (pins, signed.expires, family)
+        return family
+
+    def _pins(self, *roles: str) -> tuple[str, ...]:
+        """Version and SHA-256 of each role, as the verified snapshot gives them."""
+        meta = self.updater._trusted_set.snapshot.meta
+        found = [meta.get(f"{role}.json") for role in roles]
+        if None in found:
+            raise IntegrityError(f"one of {', '.join(roles)} is not in the snapshot")
+        return tuple(_pin(m.hashes, m.version) for m in found if m is not None)
+
+    def _now(self) -> datetime:
+        return self.updater._trusted_set.reference_time
+
+    def _load_family(self, family: str) -> None:
+        """Make python-tuf hold ``family`` and its delegators, to verify a bin through them."""
+        self.top_targets()
+        if family.startswith(VENDOR_PREFIX):
+            self.role("drivers", "targets")
+            self.role(family, "drivers")
+        else:
+            self.role(family, "targets")
 
     def delegated_roles(self, signed: Targets) -> list[str]:
         """Names of the roles ``signed`` delegates to."""
@@ -168,15 +198,10 @@ class CatalogReader:
 
         Entries are parsed only when a device asks for one of their keys, once per process.
         """
-        snapshot = self.updater._trusted_set.snapshot
-        meta = snapshot.meta.get(f"{bin_.role}.json")
-        parent_meta = snapshot.meta.get(f"{bin_.family}.json")
-        if meta is None or parent_meta is None:
-            raise IntegrityError(f"bin {bin_.role} is not in the snapshot")
-        pins = (_pin(meta.hashes, meta.version), _pin(parent_meta.hashes, parent_meta.version))
+        pins = self._pins(bin_.role, bin_.family)
         cached = self.cache.bins.get(bin_.role)
-        now = self.updater._trusted_set.reference_time
-        if cached is None or cached.pins != pins or cached.expires <= now:
+        if cached is None or cached.pins != pins or cached.expires <= self._now():
+            self._load_family(bin_.family)
             signed = self.role(bin_.role, bin_.family)  # full verification, expiry included
             self.bins_fetched.append(bin_.role)
             cached = _CachedBin(pins, signed.expires, _raw_entries(signed))
