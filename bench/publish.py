@@ -24,7 +24,7 @@ timestamp and the current root.
 
 Prints one JSON document on stdout; progress goes to stderr. From the repository root:
 
-    .venv/bin/python bench/publish.py            # 100k updates (about 8 minutes on 2 cores)
+    .venv/bin/python bench/publish.py            # 100k updates (5-10 minutes on 2 cores)
     .venv/bin/python bench/publish.py --quick    # 10k updates, a smoke run
 """
 
@@ -41,6 +41,7 @@ import pstats
 import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -247,8 +248,15 @@ def catalog_stats(data_dir: Path) -> dict[str, Any]:
     snapshot_bytes = session.timestamp.signed.snapshot_meta.length
     top = sum((repo.metadata_dir / n).stat().st_size for n in ("timestamp.json", "root.json"))
     bins = sorted(m.length for name, m in meta.items() if name.count(".") >= 3)
+    versioned = [f"{m.version}.{name}" for name, m in meta.items()]
+    versioned.append(f"{session.timestamp.signed.snapshot_meta.version}.snapshot.json")
     return {
         "catalog_metadata_bytes": sum(m.length for m in meta.values()) + snapshot_bytes + top,
+        # The gzip copies the service sends to clients that accept them (where the writer
+        # makes them): what a device actually downloads.
+        "catalog_metadata_gzip_bytes": sum(
+            _size(repo.metadata_dir / f"{name}.gz") for name in versioned
+        ),
         "roles": len(meta),
         "snapshot_bytes": snapshot_bytes,
         "bins": {
@@ -259,6 +267,13 @@ def catalog_stats(data_dir: Path) -> dict[str, Any]:
         },
         "role_bytes": {name.removesuffix(".json"): m.length for name, m in meta.items()},
     }
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _quantile(values: Sequence[int], q: float) -> int:
@@ -294,7 +309,10 @@ def publish_probe(
     after = _listing(metadata_dir)
     changed = {n: v[0] for n, v in after.items() if before.get(n) != v}
     stats = catalog_stats(data_dir)
-    changed_bytes = sum(changed.values())
+    # JSON metadata and its gzip copies are counted apart, each against its own catalog total.
+    changed_bytes = sum(size for n, size in changed.items() if not n.endswith(".gz"))
+    changed_gzip = sum(size for n, size in changed.items() if n.endswith(".gz"))
+    gzip_total = stats["catalog_metadata_gzip_bytes"]
     return {
         "kind": item.manifest.kind.value,
         "seconds": t2 - t1,
@@ -306,6 +324,8 @@ def publish_probe(
         "bytes_written": publisher.repo.bytes_written,
         "catalog_metadata_bytes": stats["catalog_metadata_bytes"],
         "changed_fraction": changed_bytes / stats["catalog_metadata_bytes"],
+        "changed_gzip_bytes": changed_gzip,
+        "changed_gzip_fraction": changed_gzip / gzip_total if gzip_total else None,
     }
 
 
@@ -332,6 +352,7 @@ def summarize(catalog: Catalog, stats: dict[str, Any]) -> dict[str, Any]:
         "build_phases": {k: round(v, 2) for k, v in phases.items()},
         "build_metadata_bytes_written": catalog.bytes_written,
         "catalog_metadata_bytes": stats["catalog_metadata_bytes"],
+        "catalog_metadata_gzip_bytes": stats["catalog_metadata_gzip_bytes"],
         "roles": stats["roles"],
         "snapshot_bytes": stats["snapshot_bytes"],
         "bins": stats["bins"],
@@ -353,8 +374,16 @@ def summarize_probes(probes: list[dict]) -> dict[str, Any]:
         "incremental_changed_bytes_all": changed,
         "incremental_changed_fraction_median": round(statistics.median(fractions), 6),
         "incremental_changed_fraction_max": round(max(fractions), 6),
+        "incremental_changed_gzip_fraction_median": _median_or_none(
+            [p["changed_gzip_fraction"] for p in probes]
+        ),
         "probes": [{k: _rounded(v) for k, v in p.items()} for p in probes],
     }
+
+
+def _median_or_none(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(statistics.median(present), 6) if present else None
 
 
 def _rounded(value: object) -> object:
@@ -528,8 +557,24 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "tuf": tuf.__version__,
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
+            **_source_revision(),
         },
     }
+
+
+def _source_revision() -> dict[str, object]:
+    """The commit measured, and whether src/ had uncommitted changes (others edit it live)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        return {}
+    return {"git_commit": head, "src_uncommitted_changes": bool(dirty)}
 
 
 def _peak_rss_mb(who: int) -> int:
