@@ -117,3 +117,24 @@ def test_piece_hasher_matches_whole_file_hash() -> None:
     sha, piece_map = hasher.finish()
     assert sha == hashlib.sha256(b"a" * 40_000).hexdigest()
     assert piece_map.count == 3
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.text(),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@given(st.dictionaries(st.text(), json_values, max_size=8))
+def test_fast_canonical_json_is_byte_identical_to_the_reference_encoder(doc: dict) -> None:
+    # A signature over other bytes than a device recomputes would make every device reject us.
+    from securesystemslib.formats import encode_canonical
+
+    from tidings.catalog.repository import canonical_bytes
+
+    try:
+        reference = encode_canonical(doc).encode("utf-8")  # type: ignore[union-attr]
+    except UnicodeEncodeError:
+        return  # lone surrogates: neither encoder can produce UTF-8
+    assert canonical_bytes(doc) == reference

@@ -93,18 +93,27 @@ class ContentStore:
         return StoredFile(sha256, len(data))
 
     def link(self, sha256: str, dest: Path) -> None:
-        """Make ``dest`` (in the served tree) show the content ``sha256``; idempotent."""
-        if dest.exists():
-            return
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.link")
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        """Make ``dest`` (in the served tree) show the content ``sha256``; idempotent.
+
+        A hard link appears whole or not at all, and a name that exists already holds these
+        bytes (it is content-addressed), so the common case is one ``link`` call.
+        """
+        source = self.path_of(sha256)
         try:
-            os.link(self.path_of(sha256), tmp)
-        except OSError:  # another filesystem: fall back to a copy
-            shutil.copyfile(self.path_of(sha256), tmp)
-        os.replace(tmp, dest)
+            os.link(source, dest)
+            return
+        except FileExistsError:
+            return
+        except FileNotFoundError:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, dest)
+        except FileExistsError:
+            return
+        except OSError:  # another filesystem: copy to a temp name, then rename into place
+            tmp = dest.with_name(f".{dest.name}.{os.getpid()}.copy")
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, dest)
 
     def _temp(self) -> Path:
         tmp_dir = self.root / "tmp"
