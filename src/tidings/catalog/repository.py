@@ -262,33 +262,40 @@ class Repository:
         return data
 
 
-_CONTROL_ESCAPE = re.compile(r'(?<!\\)((?:\\\\)*)\\(n|r|t|b|f|u00[0-9a-fA-F]{2})')
-"""A JSON escape of a control character (after an even run of backslashes)."""
-_OTHER_ESCAPE = re.compile(r'(?<!\\)(?:\\\\)*\\[^\\"]')
-"""Any JSON escape other than ``\\\\`` and ``\\"``."""
-_RAW = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
+_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
+"""One escape sequence of json.dumps output: every backslash there starts one."""
+_RAW = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "\\": "\\\\", '"': '\\"'}
+
+
+class _NotCanonical(Exception):
+    """An escape canonical JSON would not produce the same way."""
 
 
 def canonical_bytes(signed: dict[str, Any]) -> bytes:
     """The OLPC canonical JSON that TUF signatures cover, computed fast.
 
-    securesystemslib's ``encode_canonical`` is pure Python and was the largest cost of
-    signing a big bin. ``json.dumps`` with sorted keys, no spaces and no ASCII escaping gives
-    the same bytes except that it escapes control characters, which canonical JSON keeps raw
-    (multi-line descriptions have them): those escapes are undone. Anything else unexpected
-    falls back to the reference encoder; a property test checks byte identity with it.
+    securesystemslib's ``encode_canonical`` is pure Python and a large cost of signing a big
+    bin. ``json.dumps`` with sorted keys, no spaces and no ASCII escaping gives the same bytes
+    except that it escapes control characters, which canonical JSON keeps raw (multi-line
+    descriptions have them): those escapes are undone. Anything unexpected falls back to the
+    reference encoder; a property test checks byte identity with it.
     """
     fast = json.dumps(signed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    fast = _CONTROL_ESCAPE.sub(_unescape_control, fast)
-    if _OTHER_ESCAPE.search(fast):
-        return encode_canonical(signed).encode("utf-8")  # type: ignore[union-attr]
+    if "\\" in fast:
+        try:
+            fast = _ESCAPE.sub(_canonical_escape, fast)
+        except _NotCanonical:
+            return encode_canonical(signed).encode("utf-8")  # type: ignore[union-attr]
     return fast.encode("utf-8")
 
 
-def _unescape_control(match: re.Match[str]) -> str:
-    code = match.group(2)
-    raw = _RAW[code] if len(code) == 1 else chr(int(code[1:], 16))
-    return match.group(1) + raw
+def _canonical_escape(match: re.Match[str]) -> str:
+    code = match.group(1)
+    if code in _RAW:
+        return _RAW[code]
+    if code[0] == "u" and int(code[1:], 16) < 0x20:
+        return chr(int(code[1:], 16))
+    raise _NotCanonical(code)
 
 
 def _meta_file(version: int, data: bytes) -> MetaFile:
