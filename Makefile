@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench-publish clean
+.PHONY: demo test lint typecheck unit bench-publish bench-scan clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ test: lint typecheck unit
 
 bench-publish: $(STAMP)
 	$(BIN)/python bench/publish.py
+
+bench-scan: $(STAMP)
+	$(BIN)/python bench/scan.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
