@@ -9,7 +9,6 @@ import typer
 from rich.table import Table
 
 from tidings.cli.app import app, one_line_errors, out
-from tidings.demo import run_demo
 
 
 @app.command("demo")
@@ -20,6 +19,8 @@ def demo(
     ] = None,
 ) -> None:
     """Publish a sample catalog, serve it over HTTPS, verify and download it as a device."""
+    from tidings.demo import run_demo  # the service stack loads only for the commands using it
+
     summary = run_demo(work_dir, say=lambda line: out.print(f"  {line}", highlight=False))
     table = Table("kind", "update", "files", "bytes", "pieces verified", title="Device downloads")
     for u in summary.updates:

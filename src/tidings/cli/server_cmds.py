@@ -13,7 +13,6 @@ from tidings.cli.app import one_line_errors, out, server_app
 from tidings.clock import SystemClock
 from tidings.errors import ConfigError
 from tidings.service.config import ServiceConfig
-from tidings.service.server import serve
 from tidings.service.state import ServiceState, default_database_url, parse_lifetime
 from tidings.service.tls import ca_pin, create_ca, issue_server_certificate
 
@@ -63,6 +62,8 @@ def run(
     ] = 300.0,
 ) -> None:
     """Serve the signed catalog over HTTPS until SIGTERM."""
+    from tidings.service.server import serve  # uvicorn and FastAPI load only to serve
+
     publisher = Publisher(data_dir)  # fails early, with one line, on a wrong directory
     config = ServiceConfig(
         host=host,
