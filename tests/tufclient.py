@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from tuf.api.exceptions import DownloadHTTPError
+from tuf.api.metadata import Targets
 from tuf.ngclient import Updater
 from tuf.ngclient.fetcher import FetcherInterface
 
+from tidings.catalog.keyindex import key_digest, parse_segment, parse_segment_path
+from tidings.catalog.layout import Bin
 from tidings.trust.fetcher import HttpxFetcher
 
 
@@ -53,3 +57,24 @@ def https_updater(
         bootstrap=bootstrap or (data_dir / "repo" / "metadata" / "1.root.json").read_bytes(),
     )
     return updater, fetcher
+
+
+def indexed_manifests(updater: Updater, bin_: Bin, key: str) -> dict[str, dict[str, Any]]:
+    """Update id -> signed manifest JSON, from every index document of ``key`` in ``bin_``.
+
+    Each document is resolved *by name* through python-tuf's own delegation walk (paths,
+    terminating roles, signatures) and downloaded with its signed length and hash checked.
+    """
+    updater.get_targetinfo(f"{bin_.directory}/probe")  # loads every role on the way to bin_
+    signed: Targets = updater._trusted_set[bin_.role]
+    found: dict[str, dict[str, Any]] = {}
+    for path in signed.targets:
+        name = parse_segment_path(path, bin_.directory)
+        if name is None or name.digest != key_digest(key):
+            continue
+        info = updater.get_targetinfo(path)
+        assert info is not None, f"python-tuf does not resolve {path}"
+        data = Path(updater.download_target(info)).read_bytes()
+        for entry in parse_segment(data, name, key)[1]:
+            found[entry.update_id] = entry.manifest
+    return found

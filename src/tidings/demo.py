@@ -17,24 +17,23 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from tuf.ngclient import Updater
-
 from tidings.agent.enroll import enroll
 from tidings.catalog.create import InitOptions, create_data_dir
-from tidings.catalog.entries import CUSTOM_KEY, manifest_path, payload_path, pieces_path
-from tidings.catalog.layout import bin_of_role
+from tidings.catalog.entries import payload_target, piece_map_target
+from tidings.catalog.index import filing
 from tidings.catalog.piecemap import PieceMap
 from tidings.catalog.publisher import Publisher
 from tidings.catalog.samples import write_samples
 from tidings.clock import SystemClock
 from tidings.errors import IntegrityError
-from tidings.manifest import load_manifest, manifest_from_dict
+from tidings.manifest import UpdateManifest, load_manifest
 from tidings.scan.samples import SAMPLE_DEVICES
 from tidings.scan.session import INVENTORY_FILE, UpdateSession
 from tidings.service.config import ServiceConfig
 from tidings.service.server import running_server
 from tidings.service.state import ServiceState, default_database_url
 from tidings.service.tls import ca_pin, create_ca, issue_server_certificate
+from tidings.trust.catalog_reader import CatalogReader
 from tidings.trust.fetcher import HttpxFetcher
 
 Say = Callable[[str], None]
@@ -92,24 +91,24 @@ def run_demo(work_dir: Path | None = None, *, say: Say = print) -> DemoSummary:
     say(f"created data directory {data_dir} (CA pin {pin})")
     publisher = Publisher(data_dir, clock=clock)
     manifests = write_samples(base / "publisher")
-    results = publisher.publish_many([load_manifest(p) for p in manifests])
+    authored = [load_manifest(p) for p in manifests]
+    results = publisher.publish_many(authored)
     for r in results:
         say(f"published {r.update_id} revision {r.revision} into {', '.join(r.bins)}")
     config = ServiceConfig(port=0, resign_interval_s=60.0)
     with running_server(data_dir, config, resign=publisher.refresh_online) as endpoints:
         say(f"update service listening on {endpoints.base_url}")
-        updater, fetcher = _device_updater(base / "device", data_dir, endpoints.base_url)
+        reader, fetcher = _device_reader(base / "device", data_dir, endpoints.base_url)
         try:
-            updater.refresh()
+            reader.refresh()
             received = tuple(
-                _download_update(updater, publisher, r.update_id, bins=r.bins, say=say)
-                for r in results
+                _download_update(reader, publisher, a.manifest, say=say) for a in authored
             )
         finally:
             fetcher.close()
         # python-tuf exposes the trusted versions only through its (read-only) trusted set.
-        root_version = updater._trusted_set.root.version
-        ts_version = updater._trusted_set.timestamp.version
+        root_version = reader.updater._trusted_set.root.version
+        ts_version = reader.updater._trusted_set.timestamp.version
         devices = _scan_devices(base / "devices", data_dir, endpoints.base_url, pin, say=say)
     say("update service stopped")
     return DemoSummary(
@@ -124,43 +123,43 @@ def run_demo(work_dir: Path | None = None, *, say: Say = print) -> DemoSummary:
     )
 
 
-def _device_updater(
+def _device_reader(
     device_dir: Path, data_dir: Path, base_url: str
-) -> tuple[Updater, HttpxFetcher]:
-    metadata_dir = device_dir / "metadata"
-    download_dir = device_dir / "downloads"
-    metadata_dir.mkdir(parents=True)
-    download_dir.mkdir(parents=True)
-    # Enrollment (a later issue) hands the device the CA and the first root; here we copy them.
+) -> tuple[CatalogReader, HttpxFetcher]:
+    # Enrollment hands a device the CA and the first root (see _scan_devices); here we copy them.
     bootstrap = (data_dir / "repo" / "metadata" / "1.root.json").read_bytes()
     fetcher = HttpxFetcher(ca_file=data_dir / "tls" / "ca.pem")
-    updater = Updater(
-        str(metadata_dir),
-        f"{base_url}/metadata/",
-        str(download_dir),
-        f"{base_url}/targets/",
+    reader = CatalogReader(
+        metadata_dir=device_dir / "metadata",
+        metadata_url=f"{base_url}/metadata/",
+        targets_url=f"{base_url}/targets/",
+        download_dir=device_dir / "downloads",
         fetcher=fetcher,
         bootstrap=bootstrap,
     )
-    return updater, fetcher
+    return reader, fetcher
 
 
 def _download_update(
-    updater: Updater, publisher: Publisher, update_id: str, *, bins: tuple[str, ...], say: Say
+    reader: CatalogReader, publisher: Publisher, published: UpdateManifest, *, say: Say
 ) -> DownloadedUpdate:
-    home = bin_of_role(bins[0], publisher.layout)
-    info = updater.get_targetinfo(manifest_path(home, update_id))
-    if info is None:
-        raise IntegrityError(f"update {update_id} is not in the signed catalog")
-    manifest = manifest_from_dict(info.custom[CUSTOM_KEY]["manifest"], source=info.path)
+    """Find the update through its signed index, then download and verify every payload."""
+    home, keys = next(iter(filing(published, publisher.layout).items()))
+    found, _ = reader.bin_entries(home, keys)
+    entry = next((e for e in found if e.manifest.id == published.id), None)
+    if entry is None:
+        raise IntegrityError(f"update {published.id} is not in the signed catalog")
+    manifest, updater = entry.manifest, reader.updater
     total = pieces = 0
     for payload in manifest.payloads:
-        file_info = updater.get_targetinfo(payload_path(home, update_id, payload.name))
-        map_info = updater.get_targetinfo(pieces_path(home, update_id, payload.name))
-        if file_info is None or map_info is None:
-            raise IntegrityError(f"{payload.name} is not in the signed catalog")
-        path = Path(updater.download_target(file_info))  # length and SHA-256 checked by TUF
-        piece_map = PieceMap.from_bytes(Path(updater.download_target(map_info)).read_bytes())
+        # Length and SHA-256 come from the signed manifest; python-tuf checks both.
+        path = Path(
+            updater.download_target(payload_target(entry.payload_dir, manifest.id, payload))
+        )
+        map_path = updater.download_target(
+            piece_map_target(entry.payload_dir, manifest.id, payload)
+        )
+        piece_map = PieceMap.from_bytes(Path(map_path).read_bytes())
         if hashlib.sha256(piece_map.to_bytes()).hexdigest() != payload.piece_map_sha256:
             raise IntegrityError(f"{payload.name}: piece map does not match the manifest")
         data = path.read_bytes()

@@ -43,10 +43,14 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, sync_dir: bool = True) -> None:
+def atomic_write(
+    path: Path, data: bytes, *, mode: int = 0o644, sync_dir: bool = True, durable: bool = True
+) -> None:
     """Write ``data`` to ``path`` atomically (temp file, fsync, rename).
 
-    ``sync_dir=False`` lets a caller that writes many files in one directory fsync it once.
+    ``sync_dir=False`` lets a caller that writes many files in one directory fsync it once;
+    ``durable=False`` skips every fsync, for a caller that writes many files and then makes
+    them all durable at once (``os.sync``) before anything points at them.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -54,14 +58,15 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, sync_dir: bool =
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    if sync_dir:
+    if sync_dir and durable:
         fsync_dir(path.parent)
 
 

@@ -9,7 +9,6 @@ so the child is a plain process with no pytest in it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -27,18 +26,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from tuf.api.exceptions import DownloadHTTPError
+from tuf.api.exceptions import DownloadError, DownloadHTTPError, RepositoryError
 from tuf.api.metadata import Metadata, Snapshot, Targets, Timestamp
 from tuf.ngclient import Updater
 from tuf.ngclient.fetcher import FetcherInterface
 
 from tidings.catalog.config import CatalogConfig
 from tidings.catalog.create import InitOptions, create_data_dir
+from tidings.catalog.entries import payload_target, piece_map_target
+from tidings.catalog.keyindex import SegmentFormatError, parse_segment, parse_segment_path
 from tidings.catalog.layout import BinCounts, CatalogLayout
 from tidings.catalog.samples import SAMPLES, generated_bytes
 from tidings.clock import SystemClock
+from tidings.manifest import manifest_from_dict
 
-CUSTOM_KEY = "tidings"  # custom-field namespace of our target entries (tidings.catalog.entries)
 BASE_URL = "http://catalog.invalid/"  # never resolved: the fetcher maps it onto DATA_DIR/repo
 MAX_FETCH_BYTES = 64 * 1024**2  # bytes
 PROBE = "~probe"  # a path segment no real target uses: makes the client load a role, finds none
@@ -89,10 +90,9 @@ class CatalogView:
 
 @dataclass
 class _Found:
-    manifests: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
-    # update id -> payload name -> every entry found for it (exactly one in a sound catalog)
-    payloads: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
-    pieces: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # ... -> roles
+    # update id -> (bin role, manifest, payload dir) for every index entry found for it
+    manifests: dict[str, list[tuple[str, dict[str, Any], str]]] = field(default_factory=dict)
+    keys: set[tuple[str, str, str]] = field(default_factory=set)  # (role, key, update id)
     count: int = 0
 
 
@@ -145,9 +145,11 @@ def _verify_cold(repo: Path, client_dir: Path) -> CatalogView:
             if info != entry:
                 raise InconsistentCatalogError(f"{path} resolves to {info}, {role} says {entry}")
             updater.download_target(info, filepath=str(download))
-            _classify(found, role, path, entry.custom, download.read_bytes())
+            _classify(found, role, path, download.read_bytes())
             found.count += 1
-    return _view(timestamp, snapshot, roles, found)
+    view = _view(timestamp, snapshot, roles, found)
+    _check_payloads(updater, found, download)
+    return view
 
 
 def _trusted(metadata_dir: Path, role: str, kind: type[Any]) -> Any:
@@ -179,32 +181,22 @@ def _walk_delegations(updater: Updater, metadata_dir: Path) -> dict[str, Targets
     return roles
 
 
-def _classify(found: _Found, role: str, path: str, custom: dict[str, Any], data: bytes) -> None:
-    directory, _, name = path.rpartition("/")
-    update_id, _, rest = name.partition(".")
-    ours = custom.get(CUSTOM_KEY, {})
-    if rest == "manifest.json":
-        document = json.loads(data)
-        if document != ours.get("manifest") or document.get("id") != update_id:
-            raise InconsistentCatalogError(f"{path}: document and signed entry disagree")
-        found.manifests.setdefault(update_id, []).append((role, document | {"_dir": directory}))
-        if ours.get("payload_dir") == directory:
-            found.manifests[update_id][-1][1]["_home"] = role
-    elif rest.startswith("payload."):
-        entries = found.payloads.setdefault(update_id, {})
-        entries.setdefault(rest.removeprefix("payload."), []).append(
-            {
-                "role": role,
-                "revision": ours.get("revision"),
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "size": len(data),
-            }
-        )
-    elif rest.startswith("pieces."):
-        roles = found.pieces.setdefault(update_id, {})
-        roles.setdefault(rest.removeprefix("pieces."), []).append(role)
-    else:
-        raise InconsistentCatalogError(f"{path}: not a target name the catalog uses")
+def _classify(found: _Found, role: str, path: str, data: bytes) -> None:
+    """One target of a bin: it must be an index document of that bin, listing whole manifests."""
+    directory = path.rpartition("/")[0]
+    name = parse_segment_path(path, directory)
+    if name is None or directory.rpartition("/")[2] != role.rpartition(".")[2]:
+        raise InconsistentCatalogError(f"{path}: not an index document of {role}")
+    try:
+        key, entries = parse_segment(data, name)
+    except SegmentFormatError as e:
+        raise InconsistentCatalogError(f"{path}: {e}") from e
+    for entry in entries:
+        if (role, key, entry.update_id) in found.keys:
+            raise InconsistentCatalogError(f"{entry.update_id} is listed twice under {key}")
+        found.keys.add((role, key, entry.update_id))
+        placed = (role, entry.manifest, entry.payload_dir)
+        found.manifests.setdefault(entry.update_id, []).append(placed)
 
 
 def _view(
@@ -212,23 +204,17 @@ def _view(
 ) -> CatalogView:
     updates, bins, homes = {}, {}, {}
     for update_id, entries in found.manifests.items():
-        documents = {
-            json.dumps(doc | {"_dir": "", "_home": ""}, sort_keys=True) for _, doc in entries
-        }
+        documents = {json.dumps([doc, home], sort_keys=True) for _, doc, home in entries}
         if len(documents) != 1:
-            revisions = sorted({doc["revision"] for _, doc in entries})
+            revisions = sorted({doc["revision"] for _, doc, _ in entries})
             raise InconsistentCatalogError(f"update {update_id}: several revisions {revisions}")
-        document = entries[0][1]
-        home_roles = [doc["_home"] for _, doc in entries if "_home" in doc]
+        payload_dir = entries[0][2]
+        home_roles = {role for role, _, _ in entries if _directory_of(role) == payload_dir}
         if len(home_roles) != 1:
             raise InconsistentCatalogError(f"update {update_id}: home bins {home_roles}")
-        _check_payloads(update_id, document, home_roles[0], found)
-        updates[update_id] = int(document["revision"])
-        bins[update_id] = frozenset(role for role, _ in entries)
-        homes[update_id] = home_roles[0]
-    dangling = (set(found.payloads) | set(found.pieces)) - set(updates)
-    if dangling:
-        raise InconsistentCatalogError(f"payload entries of updates not in the catalog: {dangling}")
+        updates[update_id] = int(entries[0][1]["revision"])
+        bins[update_id] = frozenset(role for role, _, _ in entries)
+        homes[update_id] = home_roles.pop()
     return CatalogView(
         timestamp.version,
         snapshot.version,
@@ -240,31 +226,33 @@ def _view(
     )
 
 
-def _check_payloads(update_id: str, document: dict[str, Any], home: str, found: _Found) -> None:
-    declared = {p["name"]: p for p in document["payloads"]}
-    payloads = found.payloads.get(update_id, {})
-    pieces = found.pieces.get(update_id, {})
-    if set(payloads) != set(declared) or set(pieces) != set(declared):
-        raise InconsistentCatalogError(
-            f"update {update_id} revision {document['revision']} declares {sorted(declared)}, "
-            f"the catalog holds payloads {sorted(payloads)} and piece maps {sorted(pieces)}"
-        )
-    for name, entries in payloads.items():
-        wanted = [(home, document["revision"], declared[name]["sha256"], declared[name]["size"])]
-        got = [(e["role"], e["revision"], e["sha256"], e["size"]) for e in entries]
-        if got != wanted or pieces[name] != [home]:
-            raise InconsistentCatalogError(
-                f"update {update_id} payload {name}: entries {got}, piece maps in "
-                f"{pieces[name]}; the manifest wants {wanted}"
-            )
+def _directory_of(role: str) -> str:
+    """A bin's directory: ``os.0a`` -> ``os/0a``, ``vendor.pci-8086.01`` -> ``drivers/...``."""
+    family, _, number = role.rpartition(".")
+    if family.startswith("vendor."):
+        return f"drivers/{family.removeprefix('vendor.')}/{number}"
+    return f"{family}/{number}"
+
+
+def _check_payloads(updater: Updater, found: _Found, scratch: Path) -> None:
+    """Every payload and piece map each listed revision names is served, as its manifest pins."""
+    for update_id, entries in found.manifests.items():
+        _, document, payload_dir = entries[0]
+        for payload in manifest_from_dict(document, source=update_id).payloads:
+            for target in (
+                payload_target(payload_dir, update_id, payload),
+                piece_map_target(payload_dir, update_id, payload),
+            ):
+                try:
+                    updater.download_target(target, filepath=str(scratch))
+                except (DownloadError, RepositoryError) as e:
+                    raise InconsistentCatalogError(f"{target.path} is not served: {e}") from e
 
 
 # --------------------------------------------------------------------------- catalogs
 
-SMALL_LAYOUT = CatalogLayout(
-    BinCounts(os=(4, 2), apps=(4, 1), definitions=(2, 2), store=(4, 1), vendor=(2, 1))
-)
-"""29 bin roles instead of ~280: every commit still spans several versioned files, and a cold
+SMALL_LAYOUT = CatalogLayout(BinCounts(os=8, apps=4, definitions=2, store=4, vendor=2))
+"""20-odd bin roles instead of ~200: every commit still spans several versioned files, and a cold
 client verifies the whole catalog in a fraction of a second, so a reader loop sees many states.
 With it, ``x64``, ``arm64`` and ``x86`` of one OS product fall in three different key bins."""
 

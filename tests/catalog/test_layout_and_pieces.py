@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from tuf.api.metadata import DelegatedRole
 
 from tidings.catalog.content import ContentStore
-from tidings.catalog.index import hardware_key, os_key
+from tidings.catalog.index import hardware_key, key_text, os_key
+from tidings.catalog.keyindex import segment_path
 from tidings.catalog.layout import CatalogLayout, bin_of_role, hardware_namespace
 from tidings.catalog.piecemap import PieceHasher, PieceMap, piece_map_of
 from tidings.errors import HashMismatchError, IntegrityError, PayloadError
@@ -38,30 +39,36 @@ def test_hardware_ids_map_to_safe_vendor_namespaces(hwid: str, namespace: str) -
 def test_any_hardware_id_gives_a_bin_whose_paths_its_vendor_role_owns(hwid: str) -> None:
     key = hardware_key(hwid)
     family = LAYOUT.family(key.family)
-    bin_ = family.bin_for(key.key, "3f0a1c52-6a77-4c4e-9a53-2f1e0b3c4d5e")
+    bin_ = family.bin_for_key(key.key)
     vendor = DelegatedRole(
         family.role, [], 1, True, LAYOUT.vendor_paths(family.path_prefix.split("/")[1])
     )
     drivers = DelegatedRole("drivers", [], 1, True, LAYOUT.kind_paths("drivers"))
     inner = DelegatedRole(bin_.role, [], 1, True, [family.delegated_path(bin_)])
-    target = f"{bin_.directory}/3f0a1c52-6a77-4c4e-9a53-2f1e0b3c4d5e.manifest.json"
+    target = segment_path(bin_.directory, key_text(key), 3, 12)
     assert drivers.is_delegated_path(target)
     assert vendor.is_delegated_path(target)
     assert inner.is_delegated_path(target)
 
 
-@given(st.text(min_size=1, max_size=50), st.uuids())
-def test_bin_lookup_by_key_finds_the_bin_the_publisher_used(product: str, uid: object) -> None:
+@given(st.text(min_size=1, max_size=50))
+def test_bin_lookup_by_key_finds_the_bin_the_publisher_used(product: str) -> None:
     key = os_key(product, "x64")
     family = LAYOUT.family("os")
-    assert family.bin_for(key.key, str(uid)) in family.bins_for_key(key.key)
-    assert bin_of_role(family.bin_for(key.key, str(uid)).role, LAYOUT).family == "os"
+    assert family.bin_for_key(key.key) in family.bins()
+    assert bin_of_role(family.bin_for_key(key.key).role, LAYOUT) == family.bin_for_key(key.key)
+
+
+@pytest.mark.parametrize("role", ["vendor.ab", "vendor", "os.100", "os.0g", "drivers.00", "os.40"])
+def test_names_that_only_look_like_bins_are_not_bins(role: str) -> None:
+    with pytest.raises(ValueError, match="is not a bin"):
+        bin_of_role(role, LAYOUT)
 
 
 def test_a_vendor_role_cannot_claim_another_vendors_paths() -> None:
     intel = DelegatedRole("vendor.pci-8086", [], 1, True, LAYOUT.vendor_paths("pci-8086"))
-    other = LAYOUT.family("vendor.pci-10de").bin(0, 0)
-    assert not intel.is_delegated_path(f"{other.directory}/x.manifest.json")
+    other = LAYOUT.family("vendor.pci-10de").bin(0)
+    assert not intel.is_delegated_path(segment_path(other.directory, "vendor.pci-10de:X", 0, 0))
 
 
 @given(st.binary(max_size=100_000), st.sampled_from([16_384, 32_768]))

@@ -86,6 +86,6 @@ def test_publish_into_a_missing_data_dir_is_one_clear_line(tmp_path: Path) -> No
 def test_rotate_an_unknown_role_is_one_clear_line(tmp_path: Path) -> None:
     data = tmp_path / "data"
     assert run("server", "init", str(data)).returncode == 0
-    result = run("keys", "rotate", str(data), "os.00.0")
+    result = run("keys", "rotate", str(data), "os.00")
     assert result.returncode == 1
     assert "is a bin: it is signed with its family's key" in result.stderr

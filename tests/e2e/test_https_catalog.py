@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from tuf.api.exceptions import DownloadError
 from tuf.api.metadata import Metadata
 
-from tidings.catalog.entries import CUSTOM_KEY, manifest_path, payload_path, pieces_path
+from tidings.catalog.entries import payload_target, piece_map_target
 from tidings.catalog.layout import bin_of_role
 from tidings.catalog.publisher import Publisher, PublishResult
 from tidings.clock import FixedClock
@@ -18,7 +19,13 @@ from tidings.manifest import manifest_from_dict
 from tidings.service.config import ServiceConfig
 from tidings.service.server import running_server
 from tidings.service.tls import create_ca
-from tufclient import https_updater
+from tufclient import https_updater, indexed_manifests
+
+
+def result_sha(publisher: Publisher, result: PublishResult) -> str:
+    """``<xx>/<sha256>`` of the stored manifest document of a published revision."""
+    sha = {u.id: u.manifest_sha256 for u in publisher.updates()}[result.update_id]
+    return f"{sha[:2]}/{sha}"
 
 
 def test_python_tuf_updater_verifies_and_downloads_every_payload_over_https(
@@ -30,24 +37,19 @@ def test_python_tuf_updater_verifies_and_downloads_every_payload_over_https(
             updater.refresh()
             for result in published:
                 home = bin_of_role(result.bins[0], publisher.layout)
-                info = updater.get_targetinfo(manifest_path(home, result.update_id))
-                assert info is not None
-                custom = info.custom[CUSTOM_KEY]
-                manifest = manifest_from_dict(custom["manifest"], source="signed")
-                # The custom metadata arrives intact: the same manifest the publisher stored.
-                stored = (
-                    data_dir / "content/sha256" / info.hashes["sha256"][:2] / info.hashes["sha256"]
-                ).read_bytes()
-                assert manifest_from_dict(__import__("json").loads(stored), source="x") == manifest
-                assert custom["payload_dir"] == home.directory
+                signed = indexed_manifests(updater, home, result.keys[0])[result.update_id]
+                manifest = manifest_from_dict(signed, source="signed")
+                # The manifest arrives intact: the one the publisher stored for this revision.
+                stored = (data_dir / "content/sha256" / result_sha(publisher, result)).read_bytes()
+                assert manifest_from_dict(json.loads(stored), source="stored") == manifest
                 for payload in manifest.payloads:
-                    target = updater.get_targetinfo(payload_path(home, manifest.id, payload.name))
-                    pieces = updater.get_targetinfo(pieces_path(home, manifest.id, payload.name))
-                    assert target is not None and pieces is not None
-                    assert target.custom[CUSTOM_KEY]["piece_map"] == pieces.path
+                    target = payload_target(home.directory, manifest.id, payload)
+                    pieces = piece_map_target(home.directory, manifest.id, payload)
                     data = Path(updater.download_target(target)).read_bytes()
                     assert hashlib.sha256(data).hexdigest() == payload.sha256
                     assert updater.find_cached_target(target) is not None
+                    map_bytes = Path(updater.download_target(pieces)).read_bytes()
+                    assert hashlib.sha256(map_bytes).hexdigest() == payload.piece_map_sha256
         finally:
             fetcher.close()
 

@@ -40,8 +40,16 @@ from repo_simulator import RepositorySimulator, target_url_path, targets_of
 from tuf.api import exceptions as tuf_exceptions
 from tuf.api.metadata import DelegatedRole, Delegations, Metadata, Root, TargetFile, Targets
 
-from tidings.catalog.entries import CUSTOM_KEY
-from tidings.catalog.layout import CatalogLayout
+from tidings.catalog.keyindex import (
+    IndexEntry,
+    Segment,
+    key_digest,
+    parse_segment,
+    parse_segment_path,
+    segment_document,
+    segment_path,
+)
+from tidings.catalog.layout import CatalogLayout, bin_of_role
 from tidings.catalog.publisher import Publisher, PublishResult
 from tidings.catalog.rotation import rotate_keys
 from tidings.catalog.samples import write_samples
@@ -53,8 +61,11 @@ from tidings.trust.catalog_reader import translated_errors
 Templates = tuple[Path, Path, list[PublishResult]]
 OS_UPDATE = "3f0a1c52-6a77-4c4e-9a53-2f1e0b3c4d5e"
 DRIVER_UPDATE = "5b6c7d8e-9fa0-4b1c-8d2e-3f4a5b6c7d8e"
-OS_BIN = "os.0f.3"
-VENDOR_BIN = "vendor.pci-8086.00.0"
+OS_KEY = "os:tidings-os-11/x64"
+OS_BIN = "os.0f"
+INTEL_KEY = "vendor.pci-8086:PCI\\VEN_8086&DEV_46A6"
+VENDOR_BIN = "vendor.pci-8086.04"
+STORE_KEY = "store:contoso.notes"
 EVIL_ID = "e0e0e0e0-0000-4000-8000-00000000e71e"
 
 
@@ -70,21 +81,33 @@ def device(templates: Templates, tmp_path: Path) -> Device:
     return new_device(templates[1], tmp_path / "device")
 
 
-def os_manifest_custom(sim: RepositorySimulator) -> dict[str, Any]:
-    """The signed custom field of the sample OS update's entry (a valid manifest)."""
-    bin_md = targets_of(sim.load(OS_BIN))
-    entry = bin_md.targets[f"os/0f/3/{OS_UPDATE}.manifest.json"]
-    return copy.deepcopy(entry.custom)
+def signed_manifest(sim: RepositorySimulator, role: str, key: str, update_id: str) -> Any:
+    """An update's manifest JSON as the served index documents of ``key`` in ``role`` hold it."""
+    bin_ = bin_of_role(role, CatalogLayout())
+    for path, target in targets_of(sim.load(role)).targets.items():
+        name = parse_segment_path(path, bin_.directory)
+        if name is None or name.digest != key_digest(key):
+            continue
+        data = sim.bytes_at(target_url_path(path, target.hashes["sha256"]))
+        for entry in parse_segment(data, name, key)[1]:
+            if entry.update_id == update_id:
+                return copy.deepcopy(entry.manifest)
+    raise AssertionError(f"{update_id} is not under {key} in {role}")
 
 
-def evil_entry(sim: RepositorySimulator, path: str, **manifest: object) -> TargetFile:
-    """A manifest entry at ``path`` carrying a valid OS manifest changed by ``manifest``."""
-    custom = os_manifest_custom(sim)
-    custom[CUSTOM_KEY]["manifest"].update({"title": "EVIL", **manifest})
-    document = repr(custom).encode()  # its bytes never matter: devices read the custom field
-    return TargetFile(
-        len(document), {"sha256": hashlib.sha256(document).hexdigest()}, path, {"custom": custom}
-    )
+def evil_document(
+    sim: RepositorySimulator, path: str, key: str, payload_dir: str, **manifest: object
+) -> TargetFile:
+    """A valid-looking index document of ``key`` at ``path``, served where devices fetch it.
+
+    It holds the sample OS update's signed manifest changed by ``manifest``.
+    """
+    doc = signed_manifest(sim, OS_BIN, OS_KEY, OS_UPDATE) | {"title": "EVIL", **manifest}
+    entry = IndexEntry(str(doc["id"]), doc, payload_dir)
+    data = segment_document(key, Segment(0, 99, (entry,)))
+    sha = hashlib.sha256(data).hexdigest()
+    sim.replace(target_url_path(path, sha), data)
+    return TargetFile(len(data), {"sha256": sha}, path)
 
 
 def found(result: Summary) -> dict[str, tuple[int, str]]:
@@ -101,21 +124,27 @@ def service_moves_on(sim: RepositorySimulator, role: str, honest: Metadata[Any])
 # -- a delegated role signing outside its paths ------------------------------------------
 
 
+STORE_DIR = CatalogLayout().family("store").bin_for_key("contoso.notes").directory
+
+
 @pytest.mark.parametrize(
-    ("signer", "path"),
+    ("signer", "path", "key"),
     [
-        (VENDOR_BIN, f"os/00/0/{EVIL_ID}.manifest.json"),  # a hardware vendor signs an OS path
-        (OS_BIN, f"store/30/0/{EVIL_ID}.manifest.json"),  # the OS key signs a store path
+        # a hardware vendor signs a document in an OS bin's directory
+        (VENDOR_BIN, segment_path("os/0f", OS_KEY, 0, 99), OS_KEY),
+        # the OS key signs a document in a store bin's directory
+        (OS_BIN, segment_path(STORE_DIR, STORE_KEY, 0, 99), STORE_KEY),
     ],
 )
 def test_delegated_role_signing_outside_its_paths_is_never_used(
-    device: Device, sim: RepositorySimulator, signer: str, path: str
+    device: Device, sim: RepositorySimulator, signer: str, path: str, key: str
 ) -> None:
     with mirror_of("memory", sim) as mirror:
         good = sync(device, mirror)
         honest = sim.load(signer)
         md = sim.load(signer)
-        md.signed.targets[path] = evil_entry(sim, path, id=EVIL_ID)
+        payload_dir = path.rpartition("/")[0]
+        md.signed.targets[path] = evil_document(sim, path, key, payload_dir, id=EVIL_ID)
         sim.commit({signer: md})  # correctly signed with the role's own key
 
         try:
@@ -137,12 +166,14 @@ def test_vendor_role_cannot_replace_an_os_update_from_inside_its_own_paths(
     device: Device, sim: RepositorySimulator
 ) -> None:
     """DESIGN.md §2: a vendor's key signs drivers for its own hardware IDs, nothing else."""
-    path = f"drivers/pci-8086/00/0/{OS_UPDATE}.manifest.json"  # inside the vendor's paths
+    vendor_dir = bin_of_role(VENDOR_BIN, CatalogLayout()).directory
+    path = segment_path(vendor_dir, INTEL_KEY, 0, 99)  # inside the vendor's paths, its own key
     with mirror_of("memory", sim) as mirror:
         good = sync(device, mirror)
         honest = sim.load(VENDOR_BIN)
         md = sim.load(VENDOR_BIN)
-        md.signed.targets[path] = evil_entry(sim, path, revision=99)  # kind "os", same id
+        # The OS update's manifest (kind "os", same id), as a newer revision.
+        md.signed.targets[path] = evil_document(sim, path, INTEL_KEY, vendor_dir, revision=99)
         sim.commit({VENDOR_BIN: md})
 
         try:
@@ -180,16 +211,24 @@ def test_vendor_role_cannot_sign_a_driver_for_another_vendors_hardware(
         ),
     )
     device = dataclasses.replace(new_device(data_dir, tmp_path / "device"), inventory=both)
-    nvidia_bin = CatalogLayout().family("vendor.pci-10de").bins_for_key(NVIDIA_ID)[0]
+    nvidia_bin = CatalogLayout().family("vendor.pci-10de").bin_for_key(NVIDIA_ID)
+    nvidia_key = f"vendor.pci-10de:{NVIDIA_ID}"
     with mirror_of("memory", sim) as mirror:
         good = sync(device, mirror)
         assert {NVIDIA_DRIVER, DRIVER_UPDATE} <= set(found(good))
         honest, md = sim.load(nvidia_bin.role), sim.load(nvidia_bin.role)
         # Inside its own paths, of its own kind, but for the Intel device next to it.
-        path = f"{nvidia_bin.directory}/{EVIL_ID}.manifest.json"
-        entry = evil_entry(sim, path, id=EVIL_ID, kind="driver", applicability=intel_rules(sim))
-        entry.custom[CUSTOM_KEY]["payload_dir"] = nvidia_bin.directory
-        md.signed.targets[path] = entry
+        path = segment_path(nvidia_bin.directory, nvidia_key, 0, 99)
+        rules = signed_manifest(sim, VENDOR_BIN, INTEL_KEY, DRIVER_UPDATE)["applicability"]
+        md.signed.targets[path] = evil_document(
+            sim,
+            path,
+            nvidia_key,
+            nvidia_bin.directory,
+            id=EVIL_ID,
+            kind="driver",
+            applicability=rules,
+        )
         sim.commit({nvidia_bin.role: md})
 
         try:
@@ -199,15 +238,6 @@ def test_vendor_role_cannot_sign_a_driver_for_another_vendors_hardware(
         service_moves_on(sim, nvidia_bin.role, honest)
         assert sync(device, mirror) == good
     assert EVIL_ID not in seen, f"vendor.pci-10de offered a driver for Intel hardware: {seen}"
-
-
-def intel_rules(sim: RepositorySimulator) -> dict[str, Any]:
-    """The applicability of the sample Intel driver, as signed."""
-    entry = targets_of(sim.load(VENDOR_BIN)).targets[
-        f"drivers/pci-8086/00/0/{DRIVER_UPDATE}.manifest.json"
-    ]
-    rules: dict[str, Any] = copy.deepcopy(entry.custom[CUSTOM_KEY]["manifest"]["applicability"])
-    return rules
 
 
 # -- hostile target and role names --------------------------------------------------------
@@ -223,13 +253,13 @@ def test_hostile_target_and_role_names_never_make_the_device_write_outside_its_d
 ) -> None:
     escape = f"tidings-escape-{uuid.uuid4().hex}"
     targets = [
-        f"os/0f/3/../../../../../../{escape}",
+        f"os/0f/../../../../../../{escape}",
         f"/tmp/{escape}",
-        "os/0f/3/..",
-        f"os/0f/3/..%2f..%2f{escape}",
-        f"os/0f/3/..\\..\\{escape}",
+        "os/0f/..",
+        f"os/0f/..%2f..%2f{escape}",
+        f"os/0f/..\\..\\{escape}",
     ]
-    manifest_path = f"os/0f/3/../../../{escape}/{EVIL_ID}.manifest.json"
+    document_path = f"os/0f/../../../{escape}/{key_digest(OS_KEY)}.0.99.json"
     bin_roles = [f"../../{escape}-a", f"{escape}/../../b", ".."]
     vendor_roles = [f"vendor.pci-8086/../../{escape}", f"../{escape}"]
     now = datetime.now(UTC).replace(microsecond=0)
@@ -251,9 +281,11 @@ def test_hostile_target_and_role_names_never_make_the_device_write_outside_its_d
             md.signed.targets[path] = TargetFile(len(data), {"sha256": sha}, path)
             # Served where a static server maps the URL python-tuf asks for: downloads succeed.
             sim.replace(urllib.parse.unquote(target_url_path(path, sha)), data)
-        md.signed.targets[manifest_path] = evil_entry(sim, manifest_path, id=EVIL_ID)
-        delegate_all(md.signed, bin_roles, sim.signers(OS_BIN), ["os/0f/3/*"])
-        delegate_all(drivers.signed, vendor_roles, sim.signers("drivers"), ["drivers/*/*/*/*"])
+        md.signed.targets[document_path] = evil_document(
+            sim, document_path, OS_KEY, "os/0f", id=EVIL_ID
+        )
+        delegate_all(md.signed, bin_roles, sim.signers(OS_BIN), ["os/0f/*"])
+        delegate_all(drivers.signed, vendor_roles, sim.signers("drivers"), ["drivers/*/*/*"])
         sim.commit({OS_BIN: md, "drivers": drivers})
 
         try:
@@ -262,7 +294,7 @@ def test_hostile_target_and_role_names_never_make_the_device_write_outside_its_d
             seen = {}
         reader = device.last_reader
         assert reader is not None
-        for path in [*targets, "os/0f/3/not-there"]:  # the last walks into the hostile roles
+        for path in [*targets, "os/0f/not-there"]:  # the last walks into the hostile roles
             try:
                 with translated_errors():
                     info = reader.updater.get_targetinfo(path)
@@ -276,7 +308,7 @@ def test_hostile_target_and_role_names_never_make_the_device_write_outside_its_d
             assert (device.metadata_dir / f"{urllib.parse.quote(role, '')}.json").is_file()
         # Nothing outside the device's two directories, nor where a naive join would land.
         assert files_outside(tmp_path, [device.home]) == []
-        for path in [*targets, manifest_path, *(f"{r}.json" for r in bin_roles + vendor_roles)]:
+        for path in [*targets, document_path, *(f"{r}.json" for r in bin_roles + vendor_roles)]:
             for base in (device.metadata_dir, device.download_dir):
                 landing = Path(os.path.normpath(os.path.join(base, path)))
                 inside = landing.is_relative_to(base)
@@ -285,12 +317,15 @@ def test_hostile_target_and_role_names_never_make_the_device_write_outside_its_d
             device.metadata_dir,
             device.metadata_dir / "root_history",
         }
-        assert {p.parent for p in device.download_dir.rglob("*")} <= {device.download_dir}
+        assert {p.parent for p in device.download_dir.rglob("*")} <= {
+            device.download_dir,
+            device.download_dir / "index",
+        }
 
         service_moves_on(sim, OS_BIN, honest_bin)
         service_moves_on(sim, "drivers", honest_drivers)
         assert sync(device, mirror) == good
-    assert EVIL_ID not in seen, f"a manifest at {manifest_path!r} was offered: {seen}"
+    assert EVIL_ID not in seen, f"a document at {document_path!r} was offered: {seen}"
 
 
 def delegate_all(parent: Targets, names: list[str], signers: list[Any], paths: list[str]) -> None:
@@ -357,9 +392,8 @@ def test_stolen_key_is_refused_after_rotation_and_devices_follow_the_rotation(
         else:
             honest, md = sim.load(forged), sim.load(forged)
             if forged == OS_BIN:
-                md.signed.targets[f"os/0f/3/{EVIL_ID}.manifest.json"] = evil_entry(
-                    sim, f"os/0f/3/{EVIL_ID}.manifest.json", id=EVIL_ID
-                )
+                path = segment_path("os/0f", OS_KEY, 0, 99)
+                md.signed.targets[path] = evil_document(sim, path, OS_KEY, "os/0f", id=EVIL_ID)
             sim.commit({forged: md}, signers={forged: old_keys})
             accepted = moved(sim, "timestamp", "snapshot")
         rejected(device, mirror, tuf_exceptions.UnsignedMetadataError)

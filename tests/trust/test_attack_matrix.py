@@ -29,12 +29,19 @@ from attack_helpers import (
     rejected,
     sync,
 )
-from repo_simulator import CHUNK_BYTES, MemoryFetcher, RepositorySimulator, target_url_path
+from repo_simulator import (
+    CHUNK_BYTES,
+    MemoryFetcher,
+    RepositorySimulator,
+    target_url_path,
+    targets_of,
+)
 from tuf.api import exceptions as tuf_exceptions
 from tuf.api.metadata import Root, Snapshot, Timestamp
 
 from tidings.catalog.create import InitOptions, create_data_dir
-from tidings.catalog.entries import payload_path
+from tidings.catalog.entries import payload_target
+from tidings.catalog.keyindex import key_digest, parse_segment_path
 from tidings.catalog.layout import CatalogLayout, bin_of_role
 from tidings.catalog.publisher import Publisher, PublishResult
 from tidings.catalog.rotation import rotate_keys
@@ -49,10 +56,11 @@ from tidings.trust.catalog_reader import (
     translated_errors,
 )
 
-OS_UPDATE = "3f0a1c52-6a77-4c4e-9a53-2f1e0b3c4d5e"  # filed in os.0f.3 (x64) and os.06.3
-DRIVER_UPDATE = "5b6c7d8e-9fa0-4b1c-8d2e-3f4a5b6c7d8e"  # filed in vendor.pci-8086.00.0, .02.0
-OS_BIN = "os.0f.3"
-VENDOR_BIN = "vendor.pci-8086.00.0"
+OS_UPDATE = "3f0a1c52-6a77-4c4e-9a53-2f1e0b3c4d5e"  # filed in os.0f (x64) and os.06 (arm64)
+DRIVER_UPDATE = "5b6c7d8e-9fa0-4b1c-8d2e-3f4a5b6c7d8e"  # filed in vendor.pci-8086.04 and .02
+OS_KEY = "os:tidings-os-11/x64"
+OS_BIN = "os.0f"
+VENDOR_BIN = "vendor.pci-8086.04"
 SAMPLE_OF = {OS_UPDATE: "os-cumulative.toml", DRIVER_UPDATE: "driver-display.toml"}
 Templates = tuple[Path, Path, list[PublishResult]]
 
@@ -157,8 +165,9 @@ def test_arbitrary_payload_is_rejected_and_never_lands_in_the_download_dir(
         reader = device.last_reader
         assert reader is not None
         home = bin_of_role(OS_BIN, CatalogLayout())
-        info = reader.updater.get_targetinfo(payload_path(home, OS_UPDATE, "kb5031354-x64.bin"))
-        assert info is not None
+        entry = next(e for e in reader.bin_entries(home, [OS_KEY])[0] if e.manifest.id == OS_UPDATE)
+        payload = next(p for p in entry.manifest.payloads if p.name == "kb5031354-x64.bin")
+        info = payload_target(entry.payload_dir, OS_UPDATE, payload)
         url_path = target_url_path(info.path, info.hashes["sha256"])
         honest, before = sim.save(), device.files()
 
@@ -173,7 +182,7 @@ def test_arbitrary_payload_is_rejected_and_never_lands_in_the_download_dir(
         if isinstance(fetcher, MemoryFetcher):  # read no further than the signed length
             assert fetcher.bytes_served[f"{mirror.base_url}/{url_path}"] <= info.length + 4096
         assert device.files() == before  # nothing under the final name, nor anywhere else
-        assert not any(device.download_dir.iterdir())
+        assert [p.name for p in device.download_dir.iterdir()] == ["index"]  # the scan's only
 
         sim.restore(honest)
         assert sync(device, mirror) == good
@@ -183,6 +192,52 @@ def test_arbitrary_payload_is_rejected_and_never_lands_in_the_download_dir(
             path = Path(reader.updater.download_target(info))
         assert path.parent == device.download_dir
         assert hashlib.sha256(path.read_bytes()).hexdigest() == info.hashes["sha256"]
+
+
+def os_document_url(sim: RepositorySimulator) -> tuple[str, int]:
+    """Where the served index document of the device's OS key is, and its signed length."""
+    directory = bin_of_role(OS_BIN, CatalogLayout()).directory
+    for path, target in targets_of(sim.load(OS_BIN)).targets.items():
+        name = parse_segment_path(path, directory)
+        if name is not None and name.digest == key_digest(OS_KEY):
+            return target_url_path(path, target.hashes["sha256"]), target.length
+    raise AssertionError("no document for the OS key")
+
+
+@pytest.mark.parametrize(
+    ("kind", "how"),
+    [
+        ("memory", "one byte flipped"),
+        ("memory", "truncated"),
+        ("memory", "longer than signed"),
+        ("memory", "endless"),
+        ("https", "one byte flipped"),
+    ],
+)
+def test_tampered_index_document_is_rejected_and_none_of_it_is_used(
+    device: Device, request: pytest.FixtureRequest, kind: str, how: str
+) -> None:
+    sim = simulator(request, kind)
+    url_path, length = os_document_url(sim)
+    honest = sim.save()
+    if how == "endless":
+        sim.serve_endless(url_path)
+    else:
+        sim.replace(url_path, tampered(sim.bytes_at(url_path), how))
+    if f"{url_path}.gz" in honest:  # the mirror's compressed copy is the attacker's too
+        sim.drop(f"{url_path}.gz")
+    with mirror_of(kind, sim) as mirror:
+        with pytest.raises(IntegrityError):
+            sync(device, mirror)
+        fetcher = device.last_reader.updater._fetcher if device.last_reader else None
+        if isinstance(fetcher, MemoryFetcher):  # read no further than the signed length
+            assert fetcher.bytes_served[f"{mirror.base_url}/{url_path}"] <= length + 4096
+        kept = (device.download_dir / "index").glob(f"{key_digest(OS_KEY)}.*")
+        assert list(kept) == []  # python-tuf writes a document only once it verified
+
+        sim.restore(honest)
+        mirror.publish()
+        assert OS_UPDATE in {entry[0] for entry in sync(device, mirror)[0]}
 
 
 # -- rollback of each role ------------------------------------------------------------------
@@ -344,7 +399,7 @@ def test_rollback_by_stolen_online_keys_is_rejected_and_undone_by_rotating_them(
         ("memory", "snapshot", "long-running"),
         ("memory", OS_BIN, "long-running"),
         ("memory", OS_BIN, "restarted"),
-        ("memory", "definitions.02.3", "long-running"),
+        ("memory", "definitions.02", "long-running"),
         ("https", "timestamp", "long-running"),
     ],
 )
@@ -425,7 +480,7 @@ def test_mix_and_match_is_rejected_and_last_good_stays_trusted(
             sim.replay(sim.metadata_path("snapshot"), first, first_snapshot_path)
             del accepted["metadata/snapshot.json"]
         elif mix == "bin of another bin":  # os.06.3 holds the same update, same version
-            sim.replay(sim.metadata_path(OS_BIN), honest, sim.metadata_path("os.06.3"))
+            sim.replay(sim.metadata_path(OS_BIN), honest, sim.metadata_path("os.06"))
         else:  # the same role and version, validly signed, but not what this snapshot names
             forked = sim.load(OS_BIN)
             forked.signed.targets.clear()  # e.g. hide the update from devices

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tidings.catalog.entries import payload_path
+from tidings.catalog.keyindex import segment_path
 from tidings.catalog.layout import bin_of_role
 from tidings.catalog.publisher import Publisher, PublishResult
 from tidings.trust.conformance import run
@@ -42,6 +42,12 @@ def mirror(data_dir: Path, published: list[PublishResult]) -> Iterator[tuple[str
         thread.join(timeout=10)
 
 
+def app_document(publisher: Publisher, app: PublishResult) -> str:
+    """The target name of the app's index document: a plain TUF target of our catalog."""
+    home = bin_of_role(app.bins[0], publisher.layout)
+    return segment_path(home.directory, app.keys[0], 0, 0)
+
+
 def test_init_refresh_download_and_no_second_download(
     data_dir: Path,
     publisher: Publisher,
@@ -57,8 +63,7 @@ def test_init_refresh_download_and_no_second_download(
     common = ["--metadata-dir", str(meta), "--metadata-url", f"{url}/metadata/"]
     assert run([*common, "refresh"]) == 0
     assert (meta / "timestamp.json").exists() and (meta / "snapshot.json").exists()
-    home = bin_of_role(published[1].bins[0], publisher.layout)
-    name = payload_path(home, published[1].update_id, "contoso-editor-2.4.1.pkg")
+    name = app_document(publisher, published[1])
     download = [*common, "--target-name", name, "--target-base-url", f"{url}/targets/",
                 "--target-dir", str(targets), "download"]  # fmt: skip
     assert run(download) == 0
@@ -76,15 +81,17 @@ def test_tampered_target_fails_with_exit_1(
     tmp_path: Path,
 ) -> None:
     url, _ = mirror
-    for served in (data_dir / "repo/targets").rglob("*contoso-editor-2.4.1.pkg"):
+    name = app_document(publisher, published[1])
+    directory, _, file_name = name.rpartition("/")
+    served_files = list((data_dir / "repo/targets" / directory).glob(f"*.{file_name}*"))
+    assert served_files  # the document and its gzip copy
+    for served in served_files:
         served.unlink()  # a hard link into the content store: replace, never write through
         served.write_bytes(b"evil" * 1000)
     meta = tmp_path / "meta"
     assert (
         run(["--metadata-dir", str(meta), "init", str(data_dir / "repo/metadata/1.root.json")]) == 0
     )
-    home = bin_of_role(published[1].bins[0], publisher.layout)
-    name = payload_path(home, published[1].update_id, "contoso-editor-2.4.1.pkg")
     argv = ["--metadata-dir", str(meta), "--metadata-url", f"{url}/metadata/",
             "--target-name", name, "--target-base-url", f"{url}/targets/",
             "--target-dir", str(tmp_path), "download"]  # fmt: skip

@@ -17,7 +17,7 @@ from tidings.errors import ConfigError
 from tidings.fsutil import atomic_write
 
 FILE_NAME = "catalog.json"
-FORMAT = 1
+FORMAT = 2  # 2: one bin count per family (per-key index documents)
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class CatalogConfig:
             doc = json.loads(path.read_bytes()[:65536])
             if doc["format"] != FORMAT:
                 raise ConfigError(f"{path}: unsupported format {doc['format']!r}")
-            bins = {k: (int(v[0]), int(v[1])) for k, v in doc["bins"].items()}
+            bins = {k: _count(v) for k, v in doc["bins"].items()}
             expiry = {k: timedelta(seconds=int(v)) for k, v in doc["expiry_seconds"].items()}
             return cls(CatalogLayout(BinCounts(**bins)), ExpiryPolicy(**expiry))
         except FileNotFoundError as e:
@@ -67,3 +67,9 @@ class CatalogConfig:
             ) from e
         except (ValueError, KeyError, TypeError, IndexError) as e:
             raise ConfigError(f"{path} is malformed: {e}") from e
+
+
+def _count(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"a bin count must be a whole number, not {value!r}")
+    return value

@@ -76,8 +76,11 @@ class ContentStore:
                 tmp.unlink()
         return StoredFile(sha256, piece_map.length, piece_map)
 
-    def add_bytes(self, data: bytes, sha256: str) -> StoredFile:
-        """Store small generated content (manifests, piece maps) whose hash is known."""
+    def add_bytes(self, data: bytes, sha256: str, *, durable: bool = True) -> StoredFile:
+        """Store small generated content (manifests, piece maps) whose hash is known.
+
+        ``durable=False`` skips the fsyncs: the caller syncs everything at once afterwards.
+        """
         final = self.path_of(sha256)
         if not final.exists():
             tmp = self._temp()
@@ -85,8 +88,9 @@ class ContentStore:
                 with tmp.open("wb") as f:
                     f.write(data)
                     f.flush()
-                    os.fsync(f.fileno())
-                self._commit(tmp, sha256)
+                    if durable:
+                        os.fsync(f.fileno())
+                self._commit(tmp, sha256, durable=durable)
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
@@ -122,12 +126,13 @@ class ContentStore:
         os.close(fd)
         return Path(name)
 
-    def _commit(self, tmp: Path, sha256: str) -> None:
+    def _commit(self, tmp: Path, sha256: str, *, durable: bool = True) -> None:
         final = self.path_of(sha256)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(tmp, 0o444)
         os.replace(tmp, final)
-        fsync_dir(final.parent)
+        if durable:
+            fsync_dir(final.parent)
 
 
 def _check_expected(

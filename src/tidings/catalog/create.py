@@ -112,7 +112,7 @@ def add_bins(
 ) -> None:
     """Delegate every bin of ``family`` and add each as an empty role."""
     fam = layout.family(family)
-    family_md.unrecognized_fields[BINS_FIELD] = [fam.key_bins, fam.id_bins]
+    family_md.unrecognized_fields[BINS_FIELD] = fam.bin_count
     for bin_ in fam.bins():
         delegate(family_md, bin_.role, keys.public_keys(family), [fam.delegated_path(bin_)])
         session.add_role(bin_.role)

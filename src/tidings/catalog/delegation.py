@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from securesystemslib.signer import Key
 from tuf.api.metadata import DelegatedRole, Delegations, Targets
 
-from tidings.catalog.layout import VENDOR_PREFIX
+from tidings.catalog.layout import VENDOR_PREFIX, bin_family
 
 
 def delegate(parent: Targets, name: str, keys: Sequence[Key], paths: list[str]) -> None:
@@ -41,8 +41,8 @@ def delegator_of(role: str) -> str:
     """The role that delegates to ``role`` (``root`` for the top-level roles)."""
     if role in ("root", "timestamp", "snapshot", "targets"):
         return "root"
+    if bin_family(role) is not None:
+        raise ValueError(f"{role!r} is a bin: it is signed with its family's key")
     if role.startswith(VENDOR_PREFIX):
         return "drivers"
-    if "." in role:
-        raise ValueError(f"{role!r} is a bin: it is signed with its family's key")
     return "targets"

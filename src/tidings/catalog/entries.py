@@ -1,23 +1,26 @@
-"""The targets entries that describe one update revision inside its bins (pure).
+"""Where an update revision's files are served, and the targets that describe them (pure).
 
-Per bin the update is filed in: ``<dir>/<uuid>.manifest.json``, whose custom field carries the
-whole signed manifest, so a device scanning a bin needs no other request. In the first bin only:
-``<dir>/<uuid>.payload.<name>`` for each payload and ``<dir>/<uuid>.pieces.<name>`` for its
-piece map. docs/catalog.md documents the names and the custom fields.
+An update's manifest travels inside its keys' index documents (``keyindex.py``); its files are
+served from its *home* bin directory (the bin of its first index key), named as TUF consistent
+snapshots expect (``<sha256>.<name>``):
+
+* ``<home>/<uuid>.payload.<name>``: each payload;
+* ``<home>/<uuid>.pieces.<name>``: that payload's piece map.
+
+Their lengths and hashes are in the signed manifest (``payloads``), so a device builds the
+``TargetFile`` to download and verify each one from the manifest (``payload_target``).
+docs/catalog.md documents the names.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from tuf.api.metadata import TargetFile
 
-from tidings.catalog.layout import Bin
-from tidings.manifest import UpdateManifest, manifest_to_dict
-
-CUSTOM_KEY = "tidings"
+from tidings.manifest import PayloadFile, UpdateManifest, manifest_to_dict
 
 
 @dataclass(frozen=True)
@@ -33,75 +36,32 @@ class StagedPayload:
 
 
 def manifest_document(manifest: UpdateManifest) -> bytes:
-    """The manifest as the bytes a ``.manifest.json`` target holds (canonical JSON)."""
-    return json.dumps(manifest_to_dict(manifest), sort_keys=True, separators=(",", ":")).encode()
+    """The manifest as canonical bytes (identifies a revision's content by its hash)."""
+    return json_document(manifest_to_dict(manifest))
 
 
-def manifest_path(bin_: Bin, update_id: str) -> str:
-    """Target path of an update's manifest entry in ``bin_``."""
-    return f"{bin_.directory}/{update_id}.manifest.json"
+def json_document(doc: dict[str, Any]) -> bytes:
+    """A manifest's JSON form as the bytes ``manifest_document`` gives."""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
 
-def payload_path(bin_: Bin, update_id: str, name: str) -> str:
-    """Target path of one payload (in the update's first bin)."""
-    return f"{bin_.directory}/{update_id}.payload.{name}"
+def payload_path(directory: str, update_id: str, name: str) -> str:
+    """Target path of one payload in its home bin ``directory``."""
+    return f"{directory}/{update_id}.payload.{name}"
 
 
-def pieces_path(bin_: Bin, update_id: str, name: str) -> str:
-    """Target path of one payload's piece map (in the update's first bin)."""
-    return f"{bin_.directory}/{update_id}.pieces.{name}"
+def pieces_path(directory: str, update_id: str, name: str) -> str:
+    """Target path of one payload's piece map in its home bin ``directory``."""
+    return f"{directory}/{update_id}.pieces.{name}"
 
 
-def entry_prefix(bin_: Bin, update_id: str) -> str:
-    """Every target of ``update_id`` in ``bin_`` starts with this."""
-    return f"{bin_.directory}/{update_id}."
+def payload_target(payload_dir: str, update_id: str, payload: PayloadFile) -> TargetFile:
+    """The target to download one payload with, pinned by the signed manifest."""
+    path = payload_path(payload_dir, update_id, payload.name)
+    return TargetFile(payload.size, {"sha256": payload.sha256}, path)
 
 
-def build_entries(
-    manifest: UpdateManifest,
-    document: bytes,
-    filed: dict[Bin, list[str]],
-    payloads: list[StagedPayload],
-) -> dict[str, list[TargetFile]]:
-    """The targets to add to each bin (by role name) for ``manifest``.
-
-    ``filed`` gives the bins in order (the first is the update's home) and the index keys the
-    update is filed under in each; they travel signed as ``keys``, so a scan parses only the
-    entries of keys its device has.
-    """
-    bins = list(filed)
-    home = bins[0]
-    doc_hashes = {"sha256": hashlib.sha256(document).hexdigest()}
-    manifest_dict = manifest_to_dict(manifest)
-    entries: dict[str, list[TargetFile]] = {}
-    for bin_, keys in filed.items():
-        path = manifest_path(bin_, manifest.id)
-        custom = {
-            CUSTOM_KEY: {"manifest": manifest_dict, "payload_dir": home.directory, "keys": keys}
-        }
-        entries[bin_.role] = [TargetFile(len(document), doc_hashes, path, {"custom": custom})]
-    for p in payloads:
-        map_path = pieces_path(home, manifest.id, p.name)
-        payload_custom = {
-            CUSTOM_KEY: {
-                "update": manifest.id,
-                "revision": manifest.revision,
-                "piece_size": p.piece_size,
-                "piece_map": map_path,
-            }
-        }
-        entries[home.role] += [
-            TargetFile(
-                p.size,
-                {"sha256": p.sha256},
-                payload_path(home, manifest.id, p.name),
-                {"custom": payload_custom},
-            ),
-            TargetFile(
-                p.piece_map_size,
-                {"sha256": p.piece_map_sha256},
-                map_path,
-                {"custom": {CUSTOM_KEY: {"piece_map_of": payload_path(home, manifest.id, p.name)}}},
-            ),
-        ]
-    return entries
+def piece_map_target(payload_dir: str, update_id: str, payload: PayloadFile) -> TargetFile:
+    """The target to download one payload's piece map with, pinned by the signed manifest."""
+    path = pieces_path(payload_dir, update_id, payload.name)
+    return TargetFile(payload.piece_map_size, {"sha256": payload.piece_map_sha256}, path)

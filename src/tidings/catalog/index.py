@@ -73,11 +73,17 @@ def key_text(key: IndexKey) -> str:
     return f"{key.family}:{key.key}"
 
 
+def parse_key_text(text: str) -> IndexKey:
+    """The key ``key_text`` wrote (families never contain ``:``)."""
+    family, _, key = text.partition(":")
+    return IndexKey(family, key)
+
+
 def filing(manifest: UpdateManifest, layout: CatalogLayout) -> dict[Bin, list[str]]:
-    """The bins that hold ``manifest``'s entries (the first also its payloads), each with the
-    keys it is filed under there, so a device can skip entries for keys it does not have."""
+    """The bins that index ``manifest`` (the first is its home, holding its payloads), each
+    with the keys (``key_text``) it is filed under there."""
     filed: dict[Bin, list[str]] = {}
     for key in index_keys(manifest):
-        bin_ = layout.family(key.family).bin_for(key.key, manifest.id)
+        bin_ = layout.family(key.family).bin_for_key(key.key)
         filed.setdefault(bin_, []).append(key_text(key))
     return filed

@@ -15,17 +15,17 @@ from pathlib import Path
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from securesystemslib.signer import CryptoSigner, SSlibKey
 
+from tidings.catalog.layout import bin_family
 from tidings.errors import KeyStoreError
 from tidings.fsutil import atomic_write
 
 _ROLE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,80}$")
-_BIN_SUFFIX_RE = re.compile(r"\.[0-9a-f]{2}\.[0-9a-f]$")
 MAX_KEY_FILE_BYTES = 16_384  # bytes
 
 
 def signing_role(role: str) -> str:
     """Whose key signs ``role``: a bin is signed by the key of the role delegating it."""
-    return _BIN_SUFFIX_RE.sub("", role)
+    return bin_family(role) or role
 
 
 class KeyStore:

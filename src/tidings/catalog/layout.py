@@ -6,9 +6,10 @@ DESIGN.md §2 and §3, documented in docs/catalog.md. Invariants:
   ``definitions``, ``store``.
 * Each kind role (and each driver vendor role) delegates its *bins*. A bin is picked from an
   *index key* (what a device knows about itself: its OS product and architecture, an installed
-  product, a hardware ID, a package name) and, where a key holds many updates, from the update
-  id. A device therefore finds every update relevant to one inventory item in
-  ``family.id_bins`` known roles, without enumerating the catalog.
+  product, a hardware ID, a package name). A bin lists, per key, the hash-pinned documents that
+  hold that key's updates (``keyindex.py``), so a device finds every update relevant to one
+  inventory item in one known role and the few documents it names, without enumerating the
+  catalog.
 * ``drivers`` is sub-delegated per hardware vendor namespace (``pci-8086``, ``usb-046d``):
   a vendor's key can only sign drivers for its own hardware IDs; TUF's path patterns enforce it.
 * Every target path has a fixed depth per family, because TUF's ``*`` does not cross ``/``.
@@ -39,40 +40,41 @@ ROLE_TO_KIND: dict[str, str] = {role: kind for kind, role in KIND_TO_ROLE.items(
 VENDOR_PREFIX = "vendor."
 MAX_BINS = 256
 BINS_FIELD = "x-tidings-bins"
-"""Signed field of a family role: ``[key_bins, id_bins]``, so devices need no other config."""
+"""Signed field of a family role: its number of bins, so devices need no other config."""
 _NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_BIN_NUMBER_RE = re.compile(r"[0-9a-f]{2}")
 _VENDOR_ID_RE = re.compile(r"(?:VEN|VID)_([0-9A-Za-z]{1,8})")
 
 
 @dataclass(frozen=True)
 class BinCounts:
-    """How many bins each family has: ``key_bins`` by index key times ``id_bins`` by update id.
+    """How many bins each family has; a key's bin is chosen by the key's hash.
 
-    More key bins make each bin smaller (cheaper incremental publish and scan) but make the
-    snapshot longer (every scan pays for it); more id bins split one busy key (an OS product with
-    thousands of updates) at the price of more requests in a cold scan. Powers of two, <= 256.
+    A bin lists one small entry per document of each of its keys, so more bins make each bin
+    smaller (cheaper incremental publish and scan) but make the snapshot longer (every scan
+    that sees a change pays for it). Aim for tens of keys per bin. Powers of two, <= 256.
     """
 
-    os: tuple[int, int] = (16, 8)
-    apps: tuple[int, int] = (64, 1)
-    definitions: tuple[int, int] = (4, 4)
-    store: tuple[int, int] = (64, 1)
-    vendor: tuple[int, int] = (4, 1)
+    os: int = 16
+    apps: int = 64
+    definitions: int = 4
+    store: int = 64
+    vendor: int = 8
 
-    def for_family(self, family: str) -> tuple[int, int]:
-        """Bin counts of a kind role or of any vendor role (``vendor.*``)."""
+    def for_family(self, family: str) -> int:
+        """Bin count of a kind role or of any vendor role (``vendor.*``)."""
         if family.startswith(VENDOR_PREFIX):
             return self.vendor
-        counts: tuple[int, int] = getattr(self, family)
-        return counts
+        count: int = getattr(self, family)
+        return count
 
 
 @dataclass(frozen=True)
 class Bin:
     """One leaf role of the catalog: its name and the directory of its target paths."""
 
-    role: str  # e.g. "os.0a.3" or "vendor.pci-8086.2.0"
-    directory: str  # e.g. "os/0a/3" or "drivers/pci-8086/2/0"
+    role: str  # e.g. "os.0a" or "vendor.pci-8086.02"
+    directory: str  # e.g. "os/0a" or "drivers/pci-8086/02"
     family: str  # the delegating role: "os" or "vendor.pci-8086"
 
 
@@ -82,26 +84,20 @@ class Family:
 
     role: str  # "os", "apps", "definitions", "store" or "vendor.<namespace>"
     path_prefix: str  # "os" or "drivers/<namespace>"
-    key_bins: int
-    id_bins: int
+    bin_count: int
 
-    def bin(self, key_bin: int, id_bin: int) -> Bin:
-        """The bin at (key_bin, id_bin)."""
-        kb, ib = f"{key_bin:02x}", f"{id_bin:x}"
-        return Bin(f"{self.role}.{kb}.{ib}", f"{self.path_prefix}/{kb}/{ib}", self.role)
+    def bin(self, number: int) -> Bin:
+        """The bin numbered ``number``."""
+        kb = f"{number:02x}"
+        return Bin(f"{self.role}.{kb}", f"{self.path_prefix}/{kb}", self.role)
 
     def bins(self) -> list[Bin]:
         """Every bin of the family, in a stable order."""
-        return [self.bin(k, i) for k in range(self.key_bins) for i in range(self.id_bins)]
+        return [self.bin(n) for n in range(self.bin_count)]
 
-    def bins_for_key(self, key: str) -> list[Bin]:
-        """The bins a device fetches to see every update indexed under ``key``."""
-        kb = _bucket(key, self.key_bins)
-        return [self.bin(kb, i) for i in range(self.id_bins)]
-
-    def bin_for(self, key: str, update_id: str) -> Bin:
-        """The one bin that holds ``update_id``'s entry for ``key``."""
-        return self.bin(_bucket(key, self.key_bins), _bucket(update_id, self.id_bins))
+    def bin_for_key(self, key: str) -> Bin:
+        """The one bin that indexes ``key``."""
+        return self.bin(_bucket(key, self.bin_count))
 
     def delegated_path(self, bin_: Bin) -> str:
         """The path pattern the family delegates to ``bin_``."""
@@ -127,26 +123,28 @@ class CatalogLayout:
         Raises:
             ValueError: ``role`` delegates no bins (``targets``, ``drivers``) or is unknown.
         """
-        key_bins, id_bins = self.counts.for_family(role) if _is_family(role) else (0, 0)
-        return family_of(role, key_bins, id_bins)
+        count = self.counts.for_family(role) if _is_family(role) else 0
+        return family_of(role, count)
 
     def kind_paths(self, kind_role: str) -> list[str]:
         """The path patterns ``targets`` delegates to a kind role."""
         if kind_role == "drivers":
-            return ["drivers/*/*/*/*"]
-        return [f"{kind_role}/*/*/*"]
+            return ["drivers/*/*/*"]
+        return [f"{kind_role}/*/*"]
 
     def vendor_paths(self, namespace: str) -> list[str]:
         """The path patterns ``drivers`` delegates to one vendor role."""
-        return [f"drivers/{namespace}/*/*/*"]
+        return [f"drivers/{namespace}/*/*"]
 
 
 def _is_family(role: str) -> bool:
-    return role.startswith(VENDOR_PREFIX) or (role in KIND_ROLES and role != "drivers")
+    if role.startswith(VENDOR_PREFIX):
+        return bool(_NAMESPACE_RE.match(role[len(VENDOR_PREFIX) :]))
+    return role in KIND_ROLES and role != "drivers"
 
 
-def family_of(role: str, key_bins: int, id_bins: int) -> Family:
-    """The family ``role`` with the given bin counts (a device reads them from signed metadata).
+def family_of(role: str, bin_count: int) -> Family:
+    """The family ``role`` with ``bin_count`` bins (a device reads it from signed metadata).
 
     Raises:
         ValueError: ``role`` delegates no bins, or the counts are out of range.
@@ -160,9 +158,9 @@ def family_of(role: str, key_bins: int, id_bins: int) -> Family:
         prefix = role
     else:
         raise ValueError(f"role {role!r} has no bins")
-    if not (1 <= key_bins <= MAX_BINS and 1 <= id_bins <= MAX_BINS):
-        raise ValueError(f"bin counts of {role!r} out of range: {key_bins} x {id_bins}")
-    return Family(role, prefix, key_bins, id_bins)
+    if not 1 <= bin_count <= MAX_BINS:
+        raise ValueError(f"bin count of {role!r} out of range: {bin_count}")
+    return Family(role, prefix, bin_count)
 
 
 def family_kind(family: str) -> Kind:
@@ -199,14 +197,28 @@ def normalize_hardware_id(hardware_id: str) -> str:
     return hardware_id.strip().upper()
 
 
+def bin_family(role: str) -> str | None:
+    """The family of a bin's role name (``os.0a`` -> ``os``), or None for any other role."""
+    family, _, number = role.rpartition(".")
+    if _BIN_NUMBER_RE.fullmatch(number) and _is_family(family):
+        return family
+    return None
+
+
 def bin_of_role(role: str, layout: CatalogLayout) -> Bin:
-    """The ``Bin`` named ``role`` (``os.0a.3``, ``vendor.pci-8086.02.0``).
+    """The ``Bin`` named ``role`` (``os.0a``, ``vendor.pci-8086.02``).
 
     Raises:
         ValueError: ``role`` is not a bin name.
     """
-    family, kb, ib = role.rsplit(".", 2) if role.count(".") >= 2 else ("", "", "")
+    family = bin_family(role)
     try:
-        return layout.family(family).bin(int(kb, 16), int(ib, 16))
+        if family is None:
+            raise ValueError(role)
+        fam = layout.family(family)
+        number = int(role.rpartition(".")[2], 16)
+        if number >= fam.bin_count:
+            raise ValueError(number)
+        return fam.bin(number)
     except ValueError as e:
         raise ValueError(f"{role!r} is not a bin") from e

@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS updates (
     kind TEXT NOT NULL,
     title TEXT NOT NULL,
     bins TEXT NOT NULL,
+    keys TEXT NOT NULL,
     manifest_sha256 TEXT NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('published', 'revoked'))
 );
@@ -38,12 +39,13 @@ class Located:
     kind: str
     title: str
     bins: tuple[str, ...]  # role names; the first holds the payloads
+    keys: tuple[str, ...]  # index keys (``family:key``) whose documents list it
     manifest_sha256: str
     state: str  # "published" or "revoked"
 
 
 class Lookup:
-    """The update -> bins table in ``path``."""
+    """The update -> bins and keys table in ``path``."""
 
     def __init__(self, path: Path) -> None:
         self._db = sqlite3.connect(path, isolation_level=None)
@@ -114,9 +116,18 @@ class Lookup:
 
     def _insert(self, rows: Iterable[Located]) -> None:
         self._db.executemany(
-            "INSERT OR REPLACE INTO updates VALUES (?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO updates VALUES (?,?,?,?,?,?,?,?)",
             [
-                (r.id, r.revision, r.kind, r.title, json.dumps(r.bins), r.manifest_sha256, r.state)
+                (
+                    r.id,
+                    r.revision,
+                    r.kind,
+                    r.title,
+                    json.dumps(r.bins),
+                    json.dumps(r.keys),
+                    r.manifest_sha256,
+                    r.state,
+                )
                 for r in rows
             ],
         )
@@ -141,5 +152,6 @@ class _Tx:
         self._db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
-def _located(row: tuple[str, int, str, str, str, str, str]) -> Located:
-    return Located(row[0], row[1], row[2], row[3], tuple(json.loads(row[4])), row[5], row[6])
+def _located(row: tuple[str, int, str, str, str, str, str, str]) -> Located:
+    bins, keys = tuple(json.loads(row[4])), tuple(json.loads(row[5]))
+    return Located(row[0], row[1], row[2], row[3], bins, keys, row[6], row[7])

@@ -18,19 +18,22 @@ from tidings.catalog.content import ContentStore
 from tidings.catalog.create import add_bins
 from tidings.catalog.delegation import delegate
 from tidings.catalog.entries import (
-    CUSTOM_KEY,
     StagedPayload,
-    build_entries,
+    json_document,
     manifest_document,
+    payload_path,
+    pieces_path,
 )
-from tidings.catalog.index import filing
+from tidings.catalog.index import filing, parse_key_text
+from tidings.catalog.indexer import IndexEditor, bin_documents
+from tidings.catalog.keyindex import IndexEntry, SegmentPolicy
 from tidings.catalog.keys import KeyStore
-from tidings.catalog.layout import Bin
+from tidings.catalog.layout import Bin, bin_of_role
 from tidings.catalog.lookup import Located, Lookup
 from tidings.catalog.repository import Repository, Session
 from tidings.clock import Clock, SystemClock
 from tidings.errors import CatalogError
-from tidings.manifest import AuthoredManifest, PayloadFile, UpdateManifest
+from tidings.manifest import AuthoredManifest, PayloadFile, UpdateManifest, manifest_to_dict
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -51,7 +54,8 @@ class PublishResult:
 
     update_id: str
     revision: int
-    bins: tuple[str, ...]
+    bins: tuple[str, ...]  # the first is the update's home
+    keys: tuple[str, ...]  # index keys (``family:key``) it is filed under
     previous_revision: int | None
     unchanged: bool = False  # the same revision with the same content was already published
 
@@ -59,8 +63,15 @@ class PublishResult:
 class Publisher:
     """Publishing operations on one data directory."""
 
-    def __init__(self, data_dir: Path, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        clock: Clock | None = None,
+        segments: SegmentPolicy | None = None,
+    ) -> None:
         self.data_dir = data_dir
+        self.segments = segments or SegmentPolicy()
         self.config = CatalogConfig.load(data_dir)
         self.layout = self.config.layout
         self.keys = KeyStore(data_dir / "keys")
@@ -138,12 +149,14 @@ class Publisher:
             session = self.repo.open()
             lookup = self._lookup(session)
             try:
+                index = self._index(session)
                 results, rows = [], []
                 for p in prepared:
-                    result, row = self._apply(session, lookup.get(p.manifest.id), p)
+                    result, row = self._apply(session, index, lookup.get(p.manifest.id), p)
                     results.append(result)
                     if row is not None:
                         rows.append(row)
+                index.flush()
                 if session.changed:
                     self.repo.commit(session)
                     lookup.record(rows, session.snapshot.signed.version, session.signed_expiry)
@@ -164,7 +177,9 @@ class Publisher:
                 located = lookup.get(update_id.lower())
                 if located is None or located.state != "published":
                     raise CatalogError(f"no published update {update_id}")
-                self._remove(session, located)
+                index = self._index(session)
+                self._unfile(index, located)
+                index.flush()
                 self.repo.commit(session)
                 revoked = replace(located, state="revoked")
                 lookup.record([revoked], session.snapshot.signed.version, session.signed_expiry)
@@ -220,20 +235,21 @@ class Publisher:
                 lookup.close()
 
     def _apply(
-        self, session: Session, prev: Located | None, p: Prepared
+        self, session: Session, index: IndexEditor, prev: Located | None, p: Prepared
     ) -> tuple[PublishResult, Located | None]:
         m = p.manifest
         if prev is not None:
             same = prev.revision == m.revision and prev.manifest_sha256 == p.document_sha256
             if same and prev.state == "published":
-                return PublishResult(m.id, m.revision, prev.bins, prev.revision, True), None
+                result = PublishResult(m.id, m.revision, prev.bins, prev.keys, prev.revision, True)
+                return result, None
             if prev.revision >= m.revision:
                 raise CatalogError(
                     f"update {m.id} revision {prev.revision} is already published: "
                     f"give this one revision {prev.revision + 1} or higher"
                 )
             if prev.state == "published":
-                self._remove(session, prev)
+                self._unfile(index, prev)
         filed = filing(m, self.layout)
         bins = list(filed)
         if not bins:
@@ -245,22 +261,29 @@ class Publisher:
                 f"driver {m.id} names hardware of several vendors ({names}): publish one per vendor"
             )
         self._ensure_bins(session, bins)
-        for role, targets in build_entries(m, p.document, filed, list(p.payloads)).items():
-            signed = session.edit(role)
-            for target in targets:
-                signed.targets[target.path] = target
-                self._link(target.path, target.hashes["sha256"])
+        home = bins[0].directory
+        entry = IndexEntry(m.id, manifest_to_dict(m), home)
+        for bin_, keys in filed.items():
+            for key in keys:
+                index.add(bin_, key, entry)
+        for staged in p.payloads:
+            self._link(payload_path(home, m.id, staged.name), staged.sha256)
+            self._link(pieces_path(home, m.id, staged.name), staged.piece_map_sha256)
         row = Located(
             m.id,
             m.revision,
             m.kind.value,
             m.title,
             tuple(b.role for b in bins),
+            tuple(k for keys in filed.values() for k in keys),
             p.document_sha256,
             "published",
         )
         previous = prev.revision if prev else None
-        return PublishResult(m.id, m.revision, row.bins, previous), row
+        return PublishResult(m.id, m.revision, row.bins, row.keys, previous), row
+
+    def _index(self, session: Session) -> IndexEditor:
+        return IndexEditor(session, self.content, self.repo.targets_dir, self.segments)
 
     def _link(self, target_path: str, sha256: str) -> None:
         directory, _, name = target_path.rpartition("/")
@@ -282,13 +305,25 @@ class Publisher:
             family_md = session.add_role(family)
             add_bins(session, family_md, family, self.keys, self.layout)
 
-    @staticmethod
-    def _remove(session: Session, located: Located) -> None:
-        marker = f"/{located.id}."
-        for role in located.bins:
-            signed = session.edit(role)
-            for path in [p for p in signed.targets if marker in p]:
-                del signed.targets[path]
+    def _unfile(self, index: IndexEditor, located: Located) -> None:
+        """Take a published update out of every key document that lists it."""
+        for text in located.keys:
+            key = parse_key_text(text)
+            index.remove(self.layout.family(key.family).bin_for_key(key.key), text, located.id)
+
+    def _scan_catalog(self, session: Session) -> list[Located]:
+        """Rebuild the lookup table from the signed metadata (after a crash or on first use)."""
+        found: dict[str, Located] = {}
+        for meta_name in session.snapshot.signed.meta:
+            role = meta_name.removesuffix(".json")
+            try:
+                bin_ = bin_of_role(role, self.layout)
+            except ValueError:
+                continue  # only bins hold entries
+            for key, entries in bin_documents(self.content, bin_, session.role(role).signed):
+                for entry in entries:
+                    found[entry.update_id] = _with_key(found.get(entry.update_id), entry, bin_, key)
+        return list(found.values())
 
     def _lookup(self, session: Session) -> Lookup:
         lookup = Lookup(self.data_dir / "catalog.db")
@@ -298,38 +333,28 @@ class Publisher:
                 name.removesuffix(".json"): session.role(name.removesuffix(".json")).signed.expires
                 for name in session.snapshot.signed.meta
             }
-            lookup.replace_all(_scan_catalog(session), version, role_expiry)
+            lookup.replace_all(self._scan_catalog(session), version, role_expiry)
         return lookup
 
 
-def _scan_catalog(session: Session) -> list[Located]:
-    """Rebuild the lookup table from the signed metadata (after a crash or on first use)."""
-    found: dict[str, Located] = {}
-    for meta_name in session.snapshot.signed.meta:
-        role = meta_name.removesuffix(".json")
-        if role.count(".") < 2:  # only bins hold entries
-            continue
-        for path, target in session.role(role).signed.targets.items():
-            if not path.endswith(".manifest.json"):
-                continue
-            custom = target.custom.get(CUSTOM_KEY, {})
-            doc = custom.get("manifest", {})
-            home = custom.get("payload_dir", "") == path.rsplit("/", 1)[0]
-            uid = str(doc.get("id", ""))
-            prev = found.get(uid)
-            bins = (prev.bins if prev else ()) + (role,)
-            if home:
-                bins = (role, *(b for b in bins if b != role))
-            found[uid] = Located(
-                uid,
-                int(doc.get("revision", 0)),
-                str(doc.get("kind", "")),
-                str(doc.get("title", "")),
-                bins,
-                target.hashes["sha256"],
-                "published",
-            )
-    return list(found.values())
+def _with_key(seen: Located | None, entry: IndexEntry, bin_: Bin, key: str) -> Located:
+    """The lookup row of ``entry`` once also found under ``key`` in ``bin_``."""
+    doc = entry.manifest
+    bins = seen.bins if seen else ()
+    if bin_.role not in bins:
+        home = entry.payload_dir == bin_.directory
+        bins = (bin_.role, *bins) if home else (*bins, bin_.role)
+    document = json_document(doc)
+    return Located(
+        entry.update_id,
+        int(doc.get("revision", 0)),
+        str(doc.get("kind", "")),
+        str(doc.get("title", "")),
+        bins,
+        (*(seen.keys if seen else ()), key),
+        hashlib.sha256(document).hexdigest(),
+        "published",
+    )
 
 
 def _due(left: timedelta, period: timedelta, margin: float) -> bool:

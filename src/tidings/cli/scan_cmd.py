@@ -55,6 +55,7 @@ def result_json(result: SearchResult) -> dict[str, Any]:
             "bytes_received": result.stats.bytes_received,
             "bins_selected": result.stats.bins_selected,
             "bins_verified": result.stats.bins_verified,
+            "documents_fetched": result.stats.documents_fetched,
         },
     }
 
@@ -116,5 +117,6 @@ def _print_table(result: SearchResult) -> None:
     s = result.stats
     out.print(
         f"{len(result.updates)} update(s); {s.bins_selected} index bins "
-        f"({s.bins_verified} verified anew), {s.bytes_received:,} bytes in {s.seconds:.2f} s"
+        f"({s.bins_verified} verified anew, {s.documents_fetched} index documents fetched), "
+        f"{s.bytes_received:,} bytes in {s.seconds:.2f} s"
     )

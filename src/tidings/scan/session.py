@@ -36,6 +36,7 @@ class ScanStats:
     bytes_received: int  # bytes of metadata downloaded
     bins_selected: int  # bins the inventory selected
     bins_verified: int  # bins verified (downloaded if changed) rather than taken from cache
+    documents_fetched: int  # index documents downloaded (new content since the last scan)
 
 
 class Update:
@@ -273,10 +274,26 @@ class UpdateSession:
         self._inventory = inventory
         self._cache = BinCache()
         self._last_evaluation: tuple[object, ApplicabilityResult] | None = None
+        self._fetcher: HttpxFetcher | None = None
 
     def close(self) -> None:
-        """Release the session's files."""
+        """Release the session's files and its connection to the service."""
+        if self._fetcher is not None:
+            self._fetcher.close()
+            self._fetcher = None
         self.ledger.close()
+
+    def _connection(self) -> HttpxFetcher:
+        """The pinned HTTPS client, kept for the session: later scans skip the TLS handshake."""
+        if self._fetcher is None:
+            self._fetcher = HttpxFetcher(
+                ca_file=self.state.ca_path,
+                pin=self.state.identity.pin,
+                base_url=self.state.identity.server,
+                config=self.fetcher_config,
+                clock=self.clock,
+            )
+        return self._fetcher
 
     def __enter__(self) -> UpdateSession:
         return self
@@ -332,17 +349,14 @@ class UpdateSession:
     def _search(self, matches: Callable[[Update], bool], progress: Progress | None) -> SearchResult:
         started = time.monotonic()
         inventory = self.inventory()
-        fetcher = HttpxFetcher(
-            ca_file=self.state.ca_path,
-            pin=self.state.identity.pin,
-            base_url=self.state.identity.server,
-            config=self.fetcher_config,
-            clock=self.clock,
-        )
+        fetcher = self._connection()
+        received_before = fetcher.bytes_received
         try:
             synced = sync_catalog(self._reader(fetcher), inventory, progress=progress)
-        finally:
+        except BaseException:
+            self._fetcher = None  # a failed scan starts the next one on a fresh connection
             fetcher.close()
+            raise
         result = self._evaluate(synced.entries, inventory)
         hidden, accepted = self.ledger.hidden(), self.ledger.eula_accepted()
         downloaded = self.ledger.downloaded()
@@ -359,9 +373,10 @@ class UpdateSession:
         ]
         stats = ScanStats(
             time.monotonic() - started,
-            fetcher.bytes_received,
+            fetcher.bytes_received - received_before,
             len(synced.bins),
             len(synced.bins_verified),
+            len(synced.documents_fetched),
         )
         return SearchResult(
             tuple(u for u in updates if matches(u)),

@@ -1,9 +1,10 @@
 """Catalog sync: from a device's inventory to the verified manifests that might apply to it.
 
-Only the bins the inventory selects are read (docs/catalog.md, "The index"): for an OS, the
-bins of ``<product>/<arch>`` and ``<product>/any``; for each installed product, its app and
-definitions bins; for each store package, its bin; for each hardware and compatible ID, its
-vendor's bin, if that vendor has a role at all.
+Only the bins the inventory selects are read, and from them only the index documents of the
+inventory's own keys (docs/catalog.md, "How a device finds its updates"): for an OS, the keys
+``<product>/<arch>`` and ``<product>/any``; for each installed product, its app and
+definitions keys; for each store package, its key; for each hardware and compatible ID, its
+key in its vendor's family, if that vendor has a role at all.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from tidings.catalog.index import (
     product_key,
     store_key,
 )
-from tidings.catalog.layout import Bin, Family
+from tidings.catalog.layout import Bin, Family, bin_family
 from tidings.manifest import Kind
 from tidings.scan.inventory_model import Inventory
 from tidings.trust.catalog_reader import BinEntry, CatalogReader
@@ -36,6 +37,7 @@ class SyncResult:
     warnings: tuple[str, ...]
     bins: tuple[str, ...]  # bins the inventory selected
     bins_verified: tuple[str, ...]  # bins verified (and downloaded if changed) this time
+    documents_fetched: tuple[str, ...]  # index documents downloaded this time
 
 
 def inventory_keys(inventory: Inventory) -> list[IndexKey]:
@@ -70,22 +72,21 @@ def sync_catalog(
     report("metadata", 0, 1)
     reader.refresh()
     report("metadata", 1, 1)
-    keys = inventory_keys(inventory)
-    wanted = frozenset(key_text(k) for k in keys)
-    bins = _selected_bins(reader, keys)
+    selected = _selected_bins(reader, inventory_keys(inventory))
     found: list[BinEntry] = []
     warnings: list[str] = []
-    for done, bin_ in enumerate(bins, 1):
-        entries, problems = reader.bin_entries(bin_, wanted)
+    for done, (bin_, keys) in enumerate(selected, 1):
+        entries, problems = reader.bin_entries(bin_, keys)
         warnings += problems
         found += entries
-        report("indexes", done, len(bins))
+        report("indexes", done, len(selected))
     best, conflicts = newest_per_update(found)
     return SyncResult(
         tuple(best),
         tuple(dict.fromkeys([*warnings, *conflicts])),
-        tuple(b.role for b in bins),
+        tuple(b.role for b, _ in selected),
         tuple(reader.bins_fetched),
+        tuple(reader.documents_fetched),
     )
 
 
@@ -116,16 +117,17 @@ def newest_per_update(entries: list[BinEntry]) -> tuple[list[BinEntry], list[str
 
 
 def family_of_bin(role: str) -> str:
-    """``os.0a.3`` -> ``os``; ``vendor.pci-8086.02.0`` -> ``vendor.pci-8086``."""
-    return role.rsplit(".", 2)[0]
+    """``os.0a`` -> ``os``; ``vendor.pci-8086.02`` -> ``vendor.pci-8086``."""
+    return bin_family(role) or role
 
 
-def _selected_bins(reader: CatalogReader, keys: list[IndexKey]) -> list[Bin]:
+def _selected_bins(reader: CatalogReader, keys: list[IndexKey]) -> list[tuple[Bin, list[str]]]:
+    """The bins that index ``keys``, each with the keys (``key_text``) to read from it."""
     top = reader.top_targets()
     kind_roles = set(reader.delegated_roles(top))
     families: dict[str, Family | None] = {}
     vendors: set[str] | None = None
-    selected: dict[str, Bin] = {}
+    selected: dict[str, tuple[Bin, list[str]]] = {}
     for key in keys:
         if key.family not in families:
             if key.family.startswith("vendor."):
@@ -141,6 +143,6 @@ def _selected_bins(reader: CatalogReader, keys: list[IndexKey]) -> list[Bin]:
                 )
         family = families[key.family]
         if family is not None:
-            for bin_ in family.bins_for_key(key.key):
-                selected.setdefault(bin_.role, bin_)
+            bin_ = family.bin_for_key(key.key)
+            selected.setdefault(bin_.role, (bin_, []))[1].append(key_text(key))
     return [selected[name] for name in sorted(selected)]

@@ -110,7 +110,7 @@ def create_app(
             )
 
     @app.api_route("/targets/{path:path}", methods=_METHODS)
-    def get_target(path: str) -> Response:
+    def get_target(path: str, request: Request) -> Response:
         segments = names.split_target_path(path, max_chars=config.max_path_chars)
         if segments is None:
             raise HTTPException(404)
@@ -120,6 +120,15 @@ def create_app(
         # files), so its digest is a strong ETag valid across replicas, unlike mtime+size.
         etag = names.content_etag(segments[-1])
         headers = {"Cache-Control": names.NO_CACHE if etag is None else names.IMMUTABLE}
+        # Index documents (JSON) have a stored gzip copy, served whole to clients that accept
+        # gzip; a range request always gets the identity bytes the signed hash covers.
+        packed = root.joinpath(*segments[:-1], f"{segments[-1]}.gz")
+        gzip_ok = "range" not in request.headers and _accepts_gzip(request)
+        if gzip_ok and packed.is_file():
+            resolved, st = _resolve_file(root, packed)
+            headers["Content-Encoding"] = "gzip"
+            headers["Vary"] = "Accept-Encoding"
+            etag = None if etag is None else f'{etag[:-1]}.gz"'
         if etag is not None:
             headers["ETag"] = etag
         return FileResponse(

@@ -2,13 +2,16 @@
 
 The Updater does the whole TUF client workflow (root rotation, timestamp, snapshot, rollback
 and freeze checks, signatures, delegations). On top of it this module reads the bins a
-device's inventory selects (docs/catalog.md) and nothing else, and lists their manifests.
+device's inventory selects (docs/catalog.md) and, from each, the index documents of the
+device's own keys (catalog/keyindex.py): python-tuf downloads each as a target, checking the
+length and SHA-256 the verified bin signs, and keeps it on disk.
 
 Incremental scans (DESIGN.md §3): python-tuf keeps verified metadata on disk and downloads a
-role only when the snapshot names a new version. Within one process the reader also keeps the
-parsed entries of every bin it verified, keyed by the bin's SHA-256 *as pinned by the verified
-snapshot* and by its delegator's SHA-256, so an unchanged bin is neither re-verified nor
-re-parsed: the snapshot's signature still vouches for every byte.
+role only when the snapshot names a new version, and a document only when its hash is new.
+Within one process the reader also keeps every bin it verified, keyed by the bin's SHA-256
+*as pinned by the verified snapshot* and by its delegator's SHA-256, and every document it
+parsed, by its SHA-256, so unchanged ones are neither re-verified nor re-parsed: the
+snapshot's signature still vouches for every byte.
 """
 
 from __future__ import annotations
@@ -19,14 +22,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from tuf.api import exceptions as tuf_exceptions
-from tuf.api.metadata import Targets
+from tuf.api.metadata import TargetFile, Targets
 from tuf.ngclient import Updater, UpdaterConfig
 from tuf.ngclient.fetcher import FetcherInterface
 
-from tidings.catalog.entries import CUSTOM_KEY
+from tidings.catalog.keyindex import (
+    MAX_SEGMENT_BYTES,
+    IndexEntry,
+    SegmentFormatError,
+    SegmentName,
+    key_digest,
+    parse_segment,
+    parse_segment_path,
+)
 from tidings.catalog.layout import (
     BINS_FIELD,
     VENDOR_PREFIX,
@@ -57,29 +67,21 @@ class BinEntry:
     role: str  # the bin it was found in
 
 
-@dataclass(frozen=True)
-class _Raw:
-    """One manifest entry of a verified bin, not yet parsed."""
-
-    path: str
-    keys: frozenset[str] | None  # signed index keys; None: unknown, always parse
-    custom: Any
-
-
 @dataclass
 class _CachedBin:
     pins: tuple[str, ...]  # the bin's and its delegator's version and SHA-256, per snapshot
     expires: datetime  # the bin's own expiry: a frozen bin must fail even from the cache
-    raw: tuple[_Raw, ...]
-    parsed: dict[str, BinEntry | str] = field(default_factory=dict)  # path -> entry or problem
+    segments: dict[str, list[tuple[SegmentName, TargetFile]]]  # by key digest
 
 
 @dataclass
 class BinCache:
-    """Bins and families verified by earlier scans in this process, by role name."""
+    """Bins, families and documents verified by earlier scans in this process."""
 
-    bins: dict[str, _CachedBin] = field(default_factory=dict)
+    bins: dict[str, _CachedBin] = field(default_factory=dict)  # by role name
     families: dict[str, tuple[tuple[str, ...], datetime, Family]] = field(default_factory=dict)
+    documents: dict[tuple[str, str], tuple[BinEntry | str, ...]] = field(default_factory=dict)
+    """(bin role, document SHA-256) -> its parsed entries, or a problem per entry."""
 
 
 def updater_config() -> UpdaterConfig:
@@ -119,7 +121,9 @@ class CatalogReader:
             bootstrap=bootstrap,
         )
         self.cache = cache if cache is not None else BinCache()
+        self.download_dir = download_dir
         self.bins_fetched: list[str] = []  # roles verified (and downloaded if new) this scan
+        self.documents_fetched: list[str] = []  # index documents downloaded this scan
 
     def refresh(self) -> None:
         """Run the TUF client workflow up to the snapshot.
@@ -158,9 +162,10 @@ class CatalogReader:
         signed = self.role(name, parent)
         counts = signed.unrecognized_fields.get(BINS_FIELD)
         try:
-            key_bins, id_bins = (int(counts[0]), int(counts[1]))  # type: ignore[index]
-            family = family_of(name, key_bins, id_bins)
-        except (TypeError, ValueError, IndexError, KeyError) as e:
+            if not isinstance(counts, int) or isinstance(counts, bool):
+                raise TypeError("not a whole number")
+            family = family_of(name, counts)
+        except (TypeError, ValueError) as e:
             raise IntegrityError(f"role {name} has no valid {BINS_FIELD}: {counts!r}") from e
         self.cache.families[name] = (pins, signed.expires, family)
         return family
@@ -192,11 +197,13 @@ class CatalogReader:
         return list(signed.delegations.roles)
 
     def bin_entries(
-        self, bin_: Bin, keys: frozenset[str] | None = None
+        self, bin_: Bin, keys: list[str]
     ) -> tuple[tuple[BinEntry, ...], tuple[str, ...]]:
-        """The manifests in ``bin_`` filed under any of ``keys`` (all if None), and problems.
+        """The manifests ``bin_`` indexes under any of ``keys`` (``key_text``), and problems.
 
-        Entries are parsed only when a device asks for one of their keys, once per process.
+        Raises:
+            IntegrityError: the bin, or a document it lists, failed verification.
+            TransportError: a download failed.
         """
         pins = self._pins(bin_.role, bin_.family)
         cached = self.cache.bins.get(bin_.role)
@@ -204,74 +211,91 @@ class CatalogReader:
             self._load_family(bin_.family)
             signed = self.role(bin_.role, bin_.family)  # full verification, expiry included
             self.bins_fetched.append(bin_.role)
-            cached = _CachedBin(pins, signed.expires, _raw_entries(signed))
+            cached = _CachedBin(pins, signed.expires, _segments_of(bin_, signed))
             self.cache.bins[bin_.role] = cached
         entries: list[BinEntry] = []
         warnings: list[str] = []
-        for raw in cached.raw:
-            if keys is not None and raw.keys is not None and not raw.keys & keys:
-                continue
-            if raw.path not in cached.parsed:
-                cached.parsed[raw.path] = _parse_entry(bin_, raw)
-            outcome = cached.parsed[raw.path]
-            if isinstance(outcome, str):
-                warnings.append(outcome)
-            else:
-                entries.append(outcome)
+        for key in keys:
+            for name, target in cached.segments.get(key_digest(key), []):
+                for outcome in self._document(bin_, key, name, target):
+                    if isinstance(outcome, str):
+                        warnings.append(outcome)
+                    else:
+                        entries.append(outcome)
         return tuple(entries), tuple(warnings)
+
+    def _document(
+        self, bin_: Bin, key: str, name: SegmentName, target: TargetFile
+    ) -> tuple[BinEntry | str, ...]:
+        """One index document's entries: from this process's cache, the disk, or the network."""
+        sha = target.hashes.get("sha256", "")
+        cached = self.cache.documents.get((bin_.role, sha))
+        if cached is not None:
+            return cached
+        if target.length > MAX_SEGMENT_BYTES or not sha:
+            raise IntegrityError(f"{bin_.role} lists an index document over the size limit")
+        local = self.download_dir / "index" / target.path.rpartition("/")[2]
+        with translated_errors():
+            path = self.updater.find_cached_target(target, str(local))
+            if path is None:
+                local.parent.mkdir(parents=True, exist_ok=True)
+                path = self.updater.download_target(target, str(local))
+                self.documents_fetched.append(target.path)
+        data = Path(path).read_bytes()
+        try:
+            _key, raw = parse_segment(data, name, key)
+        except SegmentFormatError as e:
+            raise IntegrityError(f"index document {target.path} of {bin_.role}: {e}") from e
+        parsed = tuple(_parse_entry(bin_, target.path, entry) for entry in raw)
+        self.cache.documents[(bin_.role, sha)] = parsed
+        return parsed
 
 
 def _pin(hashes: dict[str, str] | None, version: int) -> str:
     return f"{version}:{(hashes or {}).get('sha256', '')}"
 
 
-def _raw_entries(signed: Targets) -> tuple[_Raw, ...]:
-    raw = []
+def _segments_of(bin_: Bin, signed: Targets) -> dict[str, list[tuple[SegmentName, TargetFile]]]:
+    """A verified bin's index documents by key digest; other targets are not indexes."""
+    found: dict[str, list[tuple[SegmentName, TargetFile]]] = {}
     for path, target in signed.targets.items():
-        if not path.endswith(".manifest.json"):
-            continue
-        custom: Any = target.custom.get(CUSTOM_KEY) if isinstance(target.custom, dict) else None
-        keys = custom.get("keys") if isinstance(custom, dict) else None
-        valid = isinstance(keys, list) and all(isinstance(k, str) for k in keys)
-        raw.append(_Raw(path, frozenset(keys) if valid else None, custom))  # type: ignore[arg-type]
-    return tuple(raw)
+        name = parse_segment_path(path, bin_.directory)
+        if name is not None:
+            found.setdefault(name.digest, []).append((name, target))
+    return found
 
 
-def _parse_entry(bin_: Bin, raw: _Raw) -> BinEntry | str:
-    """One manifest of a verified bin, if the bin is entitled to publish it; else a warning.
+def _parse_entry(bin_: Bin, document: str, entry: IndexEntry) -> BinEntry | str:
+    """One manifest of a verified index document, if its bin may publish it; else a warning.
 
     python-tuf applies delegation paths only when it resolves a target by name; a scan reads
-    whole bins, so the same rules are applied here: an entry must lie directly in the bin's
-    directory, describe an update of the bin's kind, and keep its payloads in its own family.
-    A compromised vendor key can then never offer, or replace, an OS update.
+    whole documents, so the same rules are applied here: an entry must describe an update of
+    the bin's kind and keep its payloads in its own family (documents lie directly in the bin's
+    directory by construction: ``parse_segment_path``). A compromised vendor key can then never
+    offer, or replace, an OS update.
     """
-    prefix = f"{bin_.directory}/"
     kind = family_kind(bin_.family)
-    source, custom = f"{bin_.role}/{raw.path}", raw.custom
+    source = f"{document}#{entry.update_id}"
     try:
-        if not raw.path.startswith(prefix) or "/" in raw.path[len(prefix) :]:
-            raise ManifestError(source, "path", "outside the bin's delegated directory")
-        if not isinstance(custom, dict) or not isinstance(custom.get("payload_dir"), str):
-            raise ManifestError(source, "custom", "missing tidings fields")
-        manifest = manifest_from_dict(custom.get("manifest"), source=source)
+        manifest = manifest_from_dict(entry.manifest, source=source)
         if manifest.kind is not kind:
             raise ManifestError(
                 source, "kind", f"a {kind.value} bin cannot offer {manifest.kind.value}"
             )
-        if not _in_family(custom["payload_dir"], bin_):
+        if not _in_family(entry.payload_dir, bin_):
             raise ManifestError(source, "payload_dir", "outside the bin's family")
         if (foreign := _foreign_hardware(manifest, bin_)) is not None:
             raise ManifestError(source, "applicability.driver", f"{foreign} is another vendor's")
     except ManifestError as e:
         return f"skipped a signed entry: {e}"
-    return BinEntry(manifest, custom["payload_dir"], bin_.role)
+    return BinEntry(manifest, entry.payload_dir, bin_.role)
 
 
 def _in_family(payload_dir: str, bin_: Bin) -> bool:
     """Whether ``payload_dir`` is a bin directory of ``bin_``'s own family."""
-    family_dir = bin_.directory.rsplit("/", 2)[0]
-    parts = payload_dir.removeprefix(f"{family_dir}/").split("/")
-    return payload_dir.startswith(f"{family_dir}/") and len(parts) == 2 and all(parts)
+    family_dir = bin_.directory.rsplit("/", 1)[0]
+    rest = payload_dir.removeprefix(f"{family_dir}/")
+    return payload_dir.startswith(f"{family_dir}/") and bool(rest) and "/" not in rest
 
 
 def _foreign_hardware(manifest: UpdateManifest, bin_: Bin) -> str | None:
