@@ -42,7 +42,7 @@ def test_vocabulary_grows_with_the_catalog() -> None:
     small, base, big = (vocabulary(n) for n in SIZES)
     assert [len(v.apps.items) for v in (small, base, big)] == [300, 3_000, 30_000]
     assert [len(v.store.items) for v in (small, base, big)] == [400, 4_000, 40_000]
-    assert [len(v.os_products.items) for v in (small, base, big)] == [2, 6, 60]
+    assert [len(v.os_products.items) for v in (small, base, big)] == [2, 20, 200]
     assert len(vocabulary(100).apps.items) == 30  # the floor
     assert sum(map(len, big.device_pools.values())) > 9 * sum(map(len, base.device_pools.values()))
 
