@@ -15,6 +15,7 @@ from tidings.catalog.index import hardware_key, key_text, os_key
 from tidings.catalog.keyindex import segment_path
 from tidings.catalog.layout import CatalogLayout, bin_of_role, hardware_namespace
 from tidings.catalog.piecemap import PieceHasher, PieceMap, piece_map_of
+from tidings.catalog.publisher import PublishResult
 from tidings.errors import HashMismatchError, IntegrityError, PayloadError
 
 LAYOUT = CatalogLayout()
@@ -130,7 +131,7 @@ def test_piece_hasher_matches_whole_file_hash() -> None:
 tricky_text = st.text(st.sampled_from(list('ab\\"\n\t\r\x00\x01\x1f\x7fé\u2028u0/')), max_size=12)
 json_text = st.text() | tricky_text
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63) | json_text,
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63) | json_text | st.floats(),
     lambda inner: st.lists(inner, max_size=5) | st.dictionaries(json_text, inner, max_size=5),
     max_leaves=30,
 )
@@ -138,13 +139,34 @@ json_values = st.recursive(
 
 @given(st.dictionaries(json_text, json_values, max_size=8))
 def test_fast_canonical_json_is_byte_identical_to_the_reference_encoder(doc: dict) -> None:
-    # A signature over other bytes than a device recomputes would make every device reject us.
+    # A signature over other bytes than a device recomputes would make every device reject us;
+    # and what the reference refuses (floats, NaN) must be refused, never signed or verified.
+    from securesystemslib.exceptions import FormatError
     from securesystemslib.formats import encode_canonical
 
-    from tidings.catalog.repository import canonical_bytes
+    from tidings.canonical import canonical_bytes
 
     try:
         reference = encode_canonical(doc).encode("utf-8")  # type: ignore[union-attr]
     except UnicodeEncodeError:
         return  # lone surrogates: neither encoder can produce UTF-8
+    except FormatError:
+        with pytest.raises(FormatError):
+            canonical_bytes(doc)
+        return
     assert canonical_bytes(doc) == reference
+
+
+def test_python_tuf_verifies_over_the_same_bytes_with_the_fast_serializer(
+    data_dir: Path, published: list[PublishResult]
+) -> None:
+    from securesystemslib.formats import encode_canonical
+    from tuf.api.metadata import Metadata
+
+    from tidings.canonical import use_fast_canonical_json
+
+    use_fast_canonical_json()
+    for path in (data_dir / "repo/metadata").glob("*.json"):
+        md = Metadata.from_bytes(path.read_bytes())
+        reference = encode_canonical(md.signed.to_dict()).encode("utf-8")  # type: ignore[union-attr]
+        assert md.signed_bytes == reference, path.name

