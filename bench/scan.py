@@ -29,15 +29,22 @@ what a device must do when the catalog is not indexed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
+import socket
+import ssl
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -51,17 +58,20 @@ from tuf.api.metadata import (
     Timestamp,
 )
 from tuf.api.serialization.json import JSONSerializer
-from tuf.ngclient import Updater
 
-from _synthetic import OS_PRODUCTS, SyntheticCatalog, _hardware_id, check
-from publish import build, generate, log
+from _synthetic import VENDORS, SyntheticCatalog, _hardware_id, bulk_prepared, check, key_histories
+from publish import log
 from tidings.agent.enroll import enroll
-from tidings.catalog.entries import CUSTOM_KEY
+from tidings.catalog.config import CatalogConfig
+from tidings.catalog.content import ContentStore
+from tidings.catalog.create import InitOptions, create_data_dir
+from tidings.catalog.entries import json_document
+from tidings.catalog.indexer import bin_documents
+from tidings.catalog.layout import MAX_BINS, BinCounts, CatalogLayout, bin_of_role
 from tidings.catalog.publisher import Publisher
 from tidings.catalog.repository import GZIP_LEVEL
 from tidings.clock import SystemClock
-from tidings.manifest import Kind, Version, manifest_from_dict
-from tidings.scan.applicability import evaluate
+from tidings.manifest import Kind, Version
 from tidings.scan.inventory_model import (
     HardwareDevice,
     InstalledProduct,
@@ -69,38 +79,109 @@ from tidings.scan.inventory_model import (
     OsInfo,
     StorePackage,
 )
-from tidings.scan.session import UpdateSession
 from tidings.service.config import ServiceConfig
 from tidings.service.server import running_server
 from tidings.service.state import ServiceState, default_database_url
 from tidings.service.tls import ca_pin, create_ca, issue_server_certificate
-from tidings.trust.catalog_reader import updater_config
-from tidings.trust.fetcher import HttpxFetcher
 
 SEED = 2026
 DEVICE_SEED = 7
 
 
-def typical_inventory(vocabulary: SyntheticCatalog) -> Inventory:
+INVENTORY_VOCABULARY = 10_000
+"""The device's inventory comes from the smallest catalog's vocabulary, which every larger
+vocabulary contains (bench/_synthetic.py): the same device at every size."""
+
+
+def typical_inventory() -> Inventory:
     """A typical desktop: the biggest OS product on x64, popular and tail apps, devices, store."""
     rng = __import__("random").Random(DEVICE_SEED)
-    product, _, first_build, _ = OS_PRODUCTS[1]
-    apps = vocabulary.app_products
+    vocabulary = SyntheticCatalog(SEED, Path("unused"), catalog_size=INVENTORY_VOCABULARY)
+    product, first_build, _ = vocabulary.typical_os_product()
+    apps = list(vocabulary.app_products)
     installed = [*apps[:10], *rng.sample(apps[10:], 15)]
     products = [InstalledProduct(p, Version((rng.randint(1, 30),))) for p in installed]
     products.append(InstalledProduct("tidings-defender", Version((1,))))
     devices = []
-    for vendor, bus, vid, _ in rng.sample(list(__import__("_synthetic").VENDORS), 12):
-        for dev in rng.sample(vocabulary.device_pools[vendor], 2):
+    for vendor, bus, vid, _ in rng.sample(list(VENDORS), 12):
+        for dev in rng.sample(list(vocabulary.device_pools[vendor]), 2):
             hwid = _hardware_id(rng, bus, vid, dev)
             devices.append(HardwareDevice(f"{hwid}\\{len(devices)}", (hwid,), ()))
-    store = [StorePackage(p, Version((1, 0))) for p in rng.sample(vocabulary.store_packages, 15)]
+    packages = list(vocabulary.store_packages)
+    store = [StorePackage(p, Version((1, 0))) for p in rng.sample(packages, 15)]
     return Inventory(
         os=OsInfo(product, Version((10, 0, first_build + 700)), first_build + 700, "x64"),
         products=tuple(products),
         devices=tuple(devices),
         store=tuple(store),
     )
+
+
+def layout_for(size: int) -> CatalogLayout:
+    """The bin counts docs/catalog.md recommends: the defaults up to 100k updates, then
+    proportionally more bins (capped at 256 per family) so bins keep tens of keys each."""
+    factor = max(1, round(size / 100_000))
+    base = BinCounts()
+    return CatalogLayout(
+        BinCounts(
+            **{
+                family: min(MAX_BINS, getattr(base, family) * factor)
+                for family in ("os", "apps", "definitions", "store", "vendor")
+            }
+        )
+    )
+
+
+def build_catalog(size: int, data_dir: Path) -> dict[str, Any]:
+    """Generate ``size`` updates and publish them in one commit through the real publisher.
+
+    Payload files are not written (bench/_synthetic.py, ``payload_files=False``): the catalog
+    metadata and the index documents are exactly what publishing real files would give.
+    """
+    t0 = time.perf_counter()
+    options = InitOptions(config=CatalogConfig(layout=layout_for(size)))
+    create_data_dir(data_dir, clock=SystemClock(), options=options, extra=add_tls)
+    unused = data_dir.parent / "unused"
+    maker = SyntheticCatalog(SEED, unused, catalog_size=size, payload_files=False)
+    items = list(maker.generate(size))
+    t1 = time.perf_counter()
+    histories = key_histories(items)
+    prepared = [bulk_prepared(item) for item in items]
+    del items
+    t2 = time.perf_counter()
+    Publisher(data_dir).commit_prepared(prepared)
+    t3 = time.perf_counter()
+    return {
+        "generate_seconds": round(t1 - t0, 1),
+        "commit_seconds": round(t3 - t2, 1),
+        "key_histories": histories,
+    }
+
+
+def catalog_shape(data_dir: Path) -> dict[str, Any]:
+    """Roles, snapshot size and bin sizes of a built catalog."""
+    meta = data_dir / "repo" / "metadata"
+    timestamp = json.loads((meta / "timestamp.json").read_bytes())
+    snap_version = timestamp["signed"]["meta"]["snapshot.json"]["version"]
+    snapshot = meta / f"{snap_version}.snapshot.json"
+    roles = json.loads(snapshot.read_bytes())["signed"]["meta"]
+    layout = CatalogConfig.load(data_dir).layout
+    bin_sizes = []
+    for name, info in roles.items():
+        try:
+            bin_of_role(name.removesuffix(".json"), layout)
+        except ValueError:
+            continue
+        bin_sizes.append(info["length"])
+    bin_sizes.sort()
+    return {
+        "roles": len(roles),
+        "snapshot_bytes": snapshot.stat().st_size,
+        "snapshot_gzip_bytes": (meta / f"{snapshot.name}.gz").stat().st_size,
+        "bin_bytes_median": bin_sizes[len(bin_sizes) // 2],
+        "bin_bytes_max": bin_sizes[-1],
+        "bin_counts": layout.counts.__dict__,
+    }
 
 
 def write_inventory(inventory: Inventory, path: Path) -> None:
@@ -145,44 +226,103 @@ def enroll_device(data_dir: Path, url: str, state_dir: Path, inventory: Inventor
     return state_dir
 
 
-def measure(session: UpdateSession) -> dict[str, Any]:
-    result = session.create_searcher().search()
-    s = result.stats
-    return {
-        "seconds": round(s.seconds, 4),
-        "bytes": s.bytes_received,
-        "bins_selected": s.bins_selected,
-        "bins_verified": s.bins_verified,
-        "updates_found": len(result.updates),
-    }
+class DeviceProcess:
+    """One simulated device (bench/_device.py) in its own process, with a long-lived session."""
+
+    def __init__(self, state_dir: Path, profile_to: Path | None = None) -> None:
+        script = str(Path(__file__).with_name("_device.py"))
+        prefix = [sys.executable]
+        if profile_to is not None:
+            prefix += ["-m", "cProfile", "-o", str(profile_to)]
+        self._proc = subprocess.Popen(
+            [*prefix, script, str(state_dir)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def scan(self) -> dict[str, Any]:
+        """Search once; the device's own statistics."""
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write("scan\n")
+        self._proc.stdin.flush()
+        line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the device process exited ({self._proc.wait()})")
+        row: dict[str, Any] = json.loads(line)
+        return row
+
+    def close(self) -> None:
+        """Quit and wait for the process."""
+        assert self._proc.stdin is not None
+        self._proc.stdin.write("quit\n")
+        self._proc.stdin.close()
+        self._proc.wait(timeout=60)
 
 
-def scan_catalog(data_dir: Path, work: Path, vocabulary: SyntheticCatalog, runs: int) -> dict:
-    """Cold, no-change and incremental scans of one built catalog."""
-    inventory = typical_inventory(vocabulary)
+@contextlib.contextmanager
+def service_process(data_dir: Path) -> Iterator[str]:
+    """``tidings server run`` in its own process on a free loopback port; its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    tidings = Path(sys.executable).with_name("tidings")
+    proc = subprocess.Popen(
+        [str(tidings), "server", "run", str(data_dir), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"https://127.0.0.1:{port}"
+    try:
+        with httpx.Client(verify=ssl.create_default_context(cafile=data_dir / "tls/ca.pem")) as c:
+            for _ in range(300):  # up to ~30 s
+                try:
+                    if c.get(f"{url}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the service exited with {proc.returncode}")
+                time.sleep(0.1)
+            else:
+                raise RuntimeError("the service did not become healthy")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def scan_catalog(
+    data_dir: Path, work: Path, size: int, runs: int, profile_to: Path | None = None
+) -> dict:
+    """Cold, no-change and incremental scans of one built catalog.
+
+    The service, the publisher (this process) and each device run in separate processes, as on
+    separate machines; a device keeps one session for all its scans, as the agent does.
+    """
+    inventory = typical_inventory()
     publisher = Publisher(data_dir)
-    maker = SyntheticCatalog(SEED + 1, work / "new-payloads")
-    with running_server(data_dir, ServiceConfig(port=0)) as endpoints:
-        colds, sessions = [], []
+    maker = SyntheticCatalog(SEED + 1, work / "new-payloads", catalog_size=size)
+    with service_process(data_dir) as url:
+        colds, devices = [], []
         for run in range(runs):
-            state = enroll_device(data_dir, endpoints.base_url, work / f"device-{run}", inventory)
-            session = UpdateSession(state)
-            sessions.append(session)
-            colds.append(measure(session))
-        session = sessions[0]
-        no_change = [measure(session) for _ in range(runs)]
+            state = enroll_device(data_dir, url, work / f"device-{run}", inventory)
+            devices.append(DeviceProcess(state, profile_to if run == 0 else None))
+            colds.append(devices[-1].scan())
+        device = devices[0]
+        no_change = [device.scan() for _ in range(runs)]
         relevant, elsewhere = [], []
-        for _ in range(runs):
+        for _ in range(max(runs, 5)):
             os_update = maker.make(Kind.OS, day=datetime.now(UTC).date(), hot=True)
             check(os_update)
             publisher.publish(os_update)
-            relevant.append(measure(session))
+            relevant.append(device.scan())
             other = maker.make(Kind.STORE, day=datetime.now(UTC).date())
             check(other)
             publisher.publish(other)
-            elsewhere.append(measure(session))
-        for s in sessions:
-            s.close()
+            elsewhere.append(device.scan())
+        for d in devices:
+            d.close()
     return {
         "cold": _median(colds),
         "no_change": _median(no_change),
@@ -202,21 +342,31 @@ def _median(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def build_flat(data_dir: Path, flat_dir: Path) -> int:
-    """A plain TUF repository with every manifest entry of ``data_dir`` in one targets role."""
+    """A plain TUF repository with every update of ``data_dir`` in one targets role: one entry
+    per update whose custom field carries its manifest (our index, without the index)."""
     from tidings.catalog.keys import KeyStore
     from tidings.catalog.repository import Repository
 
     keys = KeyStore(data_dir / "keys")
     repo = Repository(data_dir, keys=keys, clock=SystemClock())
+    layout = CatalogConfig.load(data_dir).layout
+    content = ContentStore(data_dir / "content")
     with repo.lock():
         session = repo.open()
         entries: dict[str, TargetFile] = {}
         for meta_name in session.snapshot.signed.meta:
             role = meta_name.removesuffix(".json")
-            if role.count(".") >= 2:
-                for path, target in session.role(role).signed.targets.items():
-                    if path.endswith(".manifest.json"):
-                        entries[path] = target
+            try:
+                bin_ = bin_of_role(role, layout)
+            except ValueError:
+                continue
+            for _key, documents in bin_documents(content, bin_, session.role(role).signed):
+                for entry in documents:
+                    path = f"updates/{entry.update_id}.manifest.json"
+                    document = json_document(entry.manifest)
+                    sha = __import__("hashlib").sha256(document).hexdigest()
+                    custom = {"custom": {"tidings": {"manifest": entry.manifest}}}
+                    entries[path] = TargetFile(len(document), {"sha256": sha}, path, custom)
     expires = datetime.now(UTC).replace(microsecond=0) + timedelta(days=7)
     signer = keys.signers("targets")[0]
     online = keys.signers("timestamp")[0]
@@ -250,67 +400,47 @@ def _mf(version: int, data: bytes) -> MetaFile:
     return MetaFile(version, len(data), {"sha256": hashlib.sha256(data).hexdigest()})
 
 
-def scan_flat(flat_dir: Path, work: Path, inventory: Inventory, runs: int) -> dict[str, Any]:
-    """python-tuf's Updater over the flat repository: refresh, load all, parse, evaluate."""
+def scan_flat(flat_dir: Path, work: Path, runs: int) -> dict[str, Any]:
+    """python-tuf's plain Updater over the flat repository, in a process of its own (as our
+    devices are): refresh, load the one targets role, parse and evaluate every manifest."""
     rows = []
+    script = str(Path(__file__).with_name("_device.py"))
     with running_server(flat_dir, ServiceConfig(port=0)) as endpoints:
         for run in range(runs):
             client = work / f"flat-client-{run}"
-            (client / "metadata").mkdir(parents=True)
-            fetcher = HttpxFetcher(ca_file=flat_dir / "tls/ca.pem")
-            t0 = time.perf_counter()
-            updater = Updater(
-                str(client / "metadata"),
-                f"{endpoints.base_url}/metadata/",
+            argv = [
+                sys.executable,
+                script,
+                "--flat",
+                str(flat_dir),
+                endpoints.base_url,
                 str(client),
-                f"{endpoints.base_url}/targets/",
-                fetcher=fetcher,
-                config=updater_config(),
-                bootstrap=(flat_dir / "repo/metadata/1.root.json").read_bytes(),
-            )
-            updater.refresh()
-            updater.get_targetinfo("none")  # loads the one targets role
-            targets = updater._trusted_set.targets
-            manifests = [
-                manifest_from_dict(t.custom[CUSTOM_KEY]["manifest"], source=p)
-                for p, t in targets.targets.items()
             ]
-            found = evaluate(manifests, inventory)
-            rows.append(
-                {
-                    "seconds": round(time.perf_counter() - t0, 4),
-                    "bytes": fetcher.bytes_received,
-                    "updates_found": len(found.updates),
-                }
-            )
-            fetcher.close()
+            done = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=3600)
+            rows.append(json.loads(done.stdout))
     return _median(rows)
 
 
 def run_size(size: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    log(f"size {size:,}: generating")
     base = work / f"catalog-{size}"
-    items, phases = generate(size, SEED, base / "payloads")
     data_dir = base / "data"
-    log(f"size {size:,}: building")
-    catalog = build(f"{size}", items, data_dir, workers=args.workers, threads=args.threads, batch=0)
-    add_tls(data_dir)
-    del items
-    vocabulary = SyntheticCatalog(SEED, base / "unused")
-    log(f"size {size:,}: scanning")
-    scans = scan_catalog(data_dir, base, vocabulary, args.runs)
+    log(f"size {size:,}: generating and publishing")
+    built = build_catalog(size, data_dir)
+    log(f"size {size:,}: built ({built['generate_seconds']} s + {built['commit_seconds']} s)")
+    profile_to = args.profile_dir / f"device-{size}.prof" if args.profile_dir else None
+    scans = scan_catalog(data_dir, base, size, args.runs, profile_to)
     out: dict[str, Any] = {
         "updates": size,
-        "build_seconds": round(sum(catalog.phases.values()), 1),
-        "generate_seconds": round(phases["generate_seconds"], 1),
+        **{k: v for k, v in built.items() if k != "key_histories"},
+        "catalog": catalog_shape(data_dir),
+        "device_inventory": "same device at every size (10k vocabulary), see typical_inventory",
         **scans,
+        "key_histories": built["key_histories"],
     }
     if size in args.baseline_sizes:
         log(f"size {size:,}: flat baseline")
         entries = build_flat(data_dir, base / "flat")
-        out["flat_baseline"] = scan_flat(
-            base / "flat", base, typical_inventory(vocabulary), max(1, args.runs // 2)
-        )
+        out["flat_baseline"] = scan_flat(base / "flat", base, max(1, args.runs // 2))
         out["flat_baseline"]["targets_entries"] = entries
         out["cold_speedup_vs_flat"] = round(
             out["flat_baseline"]["seconds"] / out["cold"]["seconds"], 1
@@ -322,11 +452,10 @@ def run_size(size: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--baseline-sizes", default="100000")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--profile-dir", type=Path, help="cProfile the first device here")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--work-dir", type=Path)
     args = parser.parse_args(argv)
