@@ -15,7 +15,9 @@ then parsing and evaluating every manifest, timed; one JSON line.
 
 from __future__ import annotations
 
+import cProfile
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -68,6 +70,10 @@ def main(argv: list[str]) -> int:
         print(json.dumps(flat_scan(Path(argv[2]), argv[3], Path(argv[4]))), flush=True)
         return 0
     session = UpdateSession(Path(argv[1]))
+    # BENCH_DEVICE_PROFILE=FILE profiles every scan after the first (the cold one) into FILE.
+    profile_to = os.environ.get("BENCH_DEVICE_PROFILE")
+    profile = cProfile.Profile() if profile_to else None
+    scans = 0
     try:
         for line in sys.stdin:
             command = line.strip()
@@ -76,7 +82,12 @@ def main(argv: list[str]) -> int:
             if command != "scan":
                 print(json.dumps({"error": f"unknown command {command!r}"}), flush=True)
                 continue
+            if profile is not None and scans > 0:
+                profile.enable()
             result = session.create_searcher().search()
+            if profile is not None:
+                profile.disable()
+            scans += 1
             s = result.stats
             row = {
                 "seconds": round(s.seconds, 4),
@@ -91,6 +102,8 @@ def main(argv: list[str]) -> int:
             print(json.dumps(row), flush=True)
     finally:
         session.close()
+        if profile is not None and profile_to:
+            profile.dump_stats(profile_to)
     return 0
 
 

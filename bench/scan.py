@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shutil
 import socket
 import ssl
@@ -231,14 +232,15 @@ class DeviceProcess:
 
     def __init__(self, state_dir: Path, profile_to: Path | None = None) -> None:
         script = str(Path(__file__).with_name("_device.py"))
-        prefix = [sys.executable]
-        if profile_to is not None:
-            prefix += ["-m", "cProfile", "-o", str(profile_to)]
+        env = dict(os.environ)
+        if profile_to is not None:  # every scan after the cold one
+            env["BENCH_DEVICE_PROFILE"] = str(profile_to)
         self._proc = subprocess.Popen(
-            [*prefix, script, str(state_dir)],
+            [sys.executable, script, str(state_dir)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            env=env,
         )
 
     def scan(self) -> dict[str, Any]:

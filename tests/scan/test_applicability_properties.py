@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scan_helpers import device, driver, inventory, manifest, os_rule, uid
 
 from tidings.manifest import Kind, UpdateManifest
-from tidings.scan.applicability import ApplicabilityResult, evaluate
+from tidings.scan.applicability import ApplicabilityResult, RuleMemo, evaluate
 from tidings.scan.inventory_model import Inventory
 
 POOL = 14  # ids 0..13; candidates use some, the rest are dangling references
@@ -182,3 +182,28 @@ def test_large_catalog_evaluates() -> None:
     result = evaluate(candidates, inventory(installed=tuple(range(0, 10_000, 2))))
     check_invariants(result)
     assert len(result.evaluated) == 10_000
+
+
+def _verdicts(result: ApplicabilityResult) -> list[tuple[object, ...]]:
+    return sorted(
+        (e.update_id, e.revision, e.is_installed, e.is_applicable, e.is_superseded,
+         e.is_assigned, e.missing_prerequisites, e.bundle_parent)
+        for e in result.evaluated
+    )  # fmt: skip
+
+
+@settings(max_examples=150)
+@given(catalogs(), catalogs(), st.booleans())
+def test_a_reused_rule_memo_never_changes_a_verdict(
+    first: tuple[list[UpdateManifest], Inventory],
+    second: tuple[list[UpdateManifest], Inventory],
+    same_inventory: bool,
+) -> None:
+    """A long-lived session reuses verdicts across scans; stale ones must never leak through."""
+    memo = RuleMemo()
+    evaluate(first[0], first[1], memo)
+    inventory = first[1] if same_inventory else second[1]
+    reused = evaluate([*first[0][:3], *second[0]], inventory, memo)
+    fresh = evaluate([*first[0][:3], *second[0]], inventory)
+    assert _verdicts(reused) == _verdicts(fresh)
+    assert reused.updates == fresh.updates and reused.warnings == fresh.warnings

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from tidings.manifest import Classification, Kind, Reboot, UpdateManifest, manifest_to_dict
 from tidings.scan.applicability_drivers import DriverFit, best_per_device, fit_drivers
@@ -170,6 +170,48 @@ def _deduplicate(
     return kept
 
 
+@dataclass
+class RuleMemo:
+    """Verdicts on each update's own rules, reused by the next evaluation for one inventory.
+
+    ``_judge`` depends only on the manifest and the inventory. A long-lived session passes one
+    memo to every ``evaluate``, and an incremental scan then judges only the new updates. A
+    verdict is reused only for the very same manifest (the reader hands out the same objects
+    for an unchanged index document; otherwise the contents are compared), never merely for
+    the same id and revision. The memo forgets everything when the inventory changes, and
+    keeps only the current candidates.
+    """
+
+    inventory: Inventory | None = None
+    verdicts: dict[
+        tuple[str, int], tuple[UpdateManifest, tuple[bool, bool, tuple[str, ...], bool]]
+    ] = field(default_factory=dict)
+
+    def judged(
+        self,
+        by_id: dict[str, UpdateManifest],
+        inventory: Inventory,
+        judge: Callable[[UpdateManifest], _Verdict],
+    ) -> dict[str, _Verdict]:
+        """A fresh verdict per candidate, from the memo where it can."""
+        if self.inventory != inventory:
+            self.inventory, self.verdicts = inventory, {}
+        known, fresh = self.verdicts, {}
+        out = {}
+        for update_id, m in by_id.items():
+            key = (update_id, m.revision)
+            seen = known.get(key)
+            if seen is not None and (seen[0] is m or seen[0] == m):
+                base = seen[1]
+            else:
+                v = judge(m)
+                base = (v.installable, v.installed, v.missing, v.eligible)
+            fresh[key] = (m, base)
+            out[update_id] = _Verdict(*base)
+        self.verdicts = fresh
+        return out
+
+
 def _judge(m: UpdateManifest, facts: InventoryFacts, fit: DriverFit | None) -> _Verdict:
     """The verdict from the update's own rules and the inventory alone."""
     installed_ids = facts.inventory.installed_updates
@@ -275,12 +317,15 @@ def _apply_bundles(
             v.applicable = False
 
 
-def evaluate(candidates: Sequence[UpdateManifest], inventory: Inventory) -> ApplicabilityResult:
+def evaluate(
+    candidates: Sequence[UpdateManifest], inventory: Inventory, memo: RuleMemo | None = None
+) -> ApplicabilityResult:
     """Decide which candidate updates are installed, offered and assigned on this device.
 
     Args:
         candidates: manifests from the catalog (any order; duplicates of an id allowed).
         inventory: what the device has.
+        memo: verdicts of an earlier evaluation to reuse (same results, less work).
 
     Returns:
         The verdicts and the data problems found. Never raises for bad references.
@@ -290,7 +335,9 @@ def evaluate(candidates: Sequence[UpdateManifest], inventory: Inventory) -> Appl
     facts = InventoryFacts.of(inventory)
     drivers = [m for m in by_id.values() if m.kind is Kind.DRIVER]
     fits = fit_drivers(drivers, inventory.devices)
-    verdicts = {i: _judge(m, facts, fits.get(i)) for i, m in by_id.items()}
+    verdicts = (memo or RuleMemo()).judged(
+        by_id, inventory, lambda m: _judge(m, facts, fits.get(m.id))
+    )
     _check_prerequisites(by_id, inventory.installed_updates, warnings)
     _apply_supersedence(by_id, verdicts, warnings)
     _apply_bundles(by_id, verdicts, warnings)
@@ -325,6 +372,8 @@ def evaluate(candidates: Sequence[UpdateManifest], inventory: Inventory) -> Appl
                 match_rank=rank,
             )
         )
-    evaluated.sort(key=lambda e: (_KIND_ORDER[e.manifest.kind], e.title, e.update_id))
-    updates = tuple(e for e in evaluated if e.is_installed or e.is_applicable)
-    return ApplicabilityResult(updates, tuple(warnings), tuple(evaluated))
+    updates = sorted(
+        (e for e in evaluated if e.is_installed or e.is_applicable),
+        key=lambda e: (_KIND_ORDER[e.manifest.kind], e.title, e.update_id),
+    )
+    return ApplicabilityResult(tuple(updates), tuple(warnings), tuple(evaluated))

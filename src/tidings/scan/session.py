@@ -17,7 +17,7 @@ from tidings.agent.ledger import Ledger
 from tidings.agent.state import AgentState
 from tidings.clock import Clock, SystemClock
 from tidings.manifest import InstallBehaviour, UpdateManifest
-from tidings.scan.applicability import ApplicabilityResult, Evaluated, evaluate
+from tidings.scan.applicability import ApplicabilityResult, Evaluated, RuleMemo, evaluate
 from tidings.scan.criteria import parse_criteria
 from tidings.scan.inventory import collect_inventory
 from tidings.scan.inventory_model import Inventory
@@ -275,6 +275,7 @@ class UpdateSession:
         self._inventory = inventory
         self._cache = BinCache()
         self._last_evaluation: tuple[object, ApplicabilityResult] | None = None
+        self._rule_memo = RuleMemo()
         self._fetcher: HttpxFetcher | None = None
 
     def close(self) -> None:
@@ -343,7 +344,7 @@ class UpdateSession:
             repr(inventory),
         )
         if self._last_evaluation is None or self._last_evaluation[0] != key:
-            result = evaluate([e.manifest for e in entries], inventory)
+            result = evaluate([e.manifest for e in entries], inventory, self._rule_memo)
             self._last_evaluation = (key, result)
         return self._last_evaluation[1]
 

@@ -104,7 +104,9 @@ def newest_per_update(entries: list[BinEntry]) -> tuple[list[BinEntry], list[str
         uid = entry.manifest.id
         first = families.setdefault(uid, entry)
         if (
-            family_of_bin(first.role) != family_of_bin(entry.role)
+            first is not entry
+            and first.role != entry.role
+            and family_of_bin(first.role) != family_of_bin(entry.role)
             and first.manifest != entry.manifest
         ):
             conflicts[uid] = (
