@@ -68,7 +68,7 @@ from tidings.catalog.content import ContentStore
 from tidings.catalog.create import InitOptions, create_data_dir
 from tidings.catalog.entries import json_document
 from tidings.catalog.indexer import bin_documents
-from tidings.catalog.layout import MAX_BINS, BinCounts, CatalogLayout, bin_of_role
+from tidings.catalog.layout import BinCounts, CatalogLayout, bin_of_role
 from tidings.catalog.publisher import Publisher
 from tidings.catalog.repository import GZIP_LEVEL
 from tidings.clock import SystemClock
@@ -119,18 +119,8 @@ def typical_inventory() -> Inventory:
 
 
 def layout_for(size: int) -> CatalogLayout:
-    """The bin counts docs/catalog.md recommends: the defaults up to 100k updates, then
-    proportionally more bins (capped at 256 per family) so bins keep tens of keys each."""
-    factor = max(1, round(size / 100_000))
-    base = BinCounts()
-    return CatalogLayout(
-        BinCounts(
-            **{
-                family: min(MAX_BINS, getattr(base, family) * factor)
-                for family in ("os", "apps", "definitions", "store", "vendor")
-            }
-        )
-    )
+    """The bin counts docs/catalog.md recommends (``tidings server init --expected-updates``)."""
+    return CatalogLayout(BinCounts.for_catalog(size))
 
 
 def build_catalog(size: int, data_dir: Path) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -89,3 +90,16 @@ def test_rotate_an_unknown_role_is_one_clear_line(tmp_path: Path) -> None:
     result = run("keys", "rotate", str(data), "os.00")
     assert result.returncode == 1
     assert "is a bin: it is signed with its family's key" in result.stderr
+
+
+def test_init_sizes_the_index_for_the_expected_catalog(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert run("server", "init", str(data), "--expected-updates", "1000000").returncode == 0
+    bins = json.loads((data / "catalog.json").read_text())["bins"]
+    assert bins == {"os": 128, "apps": 256, "definitions": 32, "store": 256, "vendor": 64}
+    # Devices need no configuration: each family role signs its own bin count.
+    apps = json.loads((data / "repo/metadata/1.apps.json").read_text())
+    assert apps["signed"]["x-tidings-bins"] == 256
+    assert len(apps["signed"]["delegations"]["roles"]) == 256
+    refused = run("server", "init", str(tmp_path / "other"), "--expected-updates", "0")
+    assert refused.returncode != 0 and not (tmp_path / "other").exists()

@@ -18,6 +18,7 @@ DESIGN.md §2 and §3, documented in docs/catalog.md. Invariants:
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import dataclass
 
@@ -39,6 +40,7 @@ ROLE_TO_KIND: dict[str, str] = {role: kind for kind, role in KIND_TO_ROLE.items(
 
 VENDOR_PREFIX = "vendor."
 MAX_BINS = 256
+REFERENCE_UPDATES = 100_000  # the catalog size the default bin counts are measured for
 BINS_FIELD = "x-tidings-bins"
 """Signed field of a family role: its number of bins, so devices need no other config."""
 _NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -60,6 +62,27 @@ class BinCounts:
     definitions: int = 4
     store: int = 64
     vendor: int = 8
+
+    @classmethod
+    def for_catalog(cls, expected_updates: int) -> BinCounts:
+        """The counts docs/catalog.md recommends for a catalog of ``expected_updates``.
+
+        The defaults suit up to ~100,000 updates; beyond, each family gets proportionally
+        more bins (the nearest power of two, at most 256), so a bin keeps tens of keys.
+        """
+        factor = max(1, -(-expected_updates // REFERENCE_UPDATES))
+        base = cls()
+
+        def scaled(count: int) -> int:
+            return min(MAX_BINS, 1 << round(math.log2(count * factor)))
+
+        return cls(
+            os=scaled(base.os),
+            apps=scaled(base.apps),
+            definitions=scaled(base.definitions),
+            store=scaled(base.store),
+            vendor=scaled(base.vendor),
+        )
 
     def for_family(self, family: str) -> int:
         """Bin count of a kind role or of any vendor role (``vendor.*``)."""

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
+from tidings.catalog.config import CatalogConfig
 from tidings.catalog.create import InitOptions, create_data_dir
+from tidings.catalog.layout import REFERENCE_UPDATES, BinCounts, CatalogLayout
 from tidings.catalog.publisher import Publisher
 from tidings.cli.app import one_line_errors, out, server_app
 from tidings.clock import SystemClock
@@ -29,6 +31,12 @@ def init(
         list[str] | None,
         typer.Option(help="Name or address in the server certificate (repeatable)."),
     ] = None,
+    expected_updates: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Updates the catalog should hold: sizes the index bins (fixed for good)."
+        ),
+    ] = REFERENCE_UPDATES,
 ) -> None:
     """Create DATA_DIR: signing keys, an empty signed catalog, a CA and a server certificate."""
     clock = SystemClock()
@@ -38,7 +46,10 @@ def init(
         create_ca(tmp / "tls", clock=clock)
         issue_server_certificate(tmp / "tls", hostnames=names, clock=clock)
 
-    options = InitOptions(root_threshold=root_threshold, root_keys=root_keys)
+    layout = CatalogLayout(BinCounts.for_catalog(expected_updates))
+    options = InitOptions(
+        root_threshold=root_threshold, root_keys=root_keys, config=CatalogConfig(layout=layout)
+    )
     create_data_dir(data_dir, clock=clock, options=options, extra=add_tls)
     out.print(
         f"Created {data_dir} (root {root_threshold}-of-{root_keys}, HTTPS for {', '.join(names)})"
