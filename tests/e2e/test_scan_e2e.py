@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tidings.agent.enroll import enroll
+from tidings.catalog.keyindex import SegmentPolicy, key_digest
 from tidings.catalog.layout import bin_family
 from tidings.catalog.publisher import Publisher, PublishResult
 from tidings.clock import FixedClock
@@ -67,6 +68,41 @@ def test_each_device_finds_what_applies_to_its_inventory(
         "Security Intelligence Update 1.421.88.0",
     }
     assert found["kiosk"] == set()
+
+
+def test_merged_index_documents_are_fetched_once_and_old_ones_do_not_pile_up(
+    data_dir: Path,
+    service: ServiceEndpoints,
+    sample_manifests: list[Path],
+    tmp_path: Path,
+    clock: FixedClock,
+) -> None:
+    # Tiny segments: every new update of the editor fills one, every 2 sealed ones merge.
+    publisher = Publisher(data_dir, clock=clock, segments=SegmentPolicy(1, 2))
+    template = sample_manifests[1].read_text()
+    state = enroll_device(data_dir, service, tmp_path / "dev", clock, "desktop-x64")
+    index = state / "downloads" / "index"
+    with UpdateSession(state) as session:
+        searcher = session.create_searcher()
+        searcher.search()
+        first = previous = template.split('id = "')[1].split('"')[0]
+        for n in range(1, 6):
+            uid = f"9d9d9d9d-1111-4222-8333-{n:012d}"
+            path = sample_manifests[1].with_name(f"editor-{n}.toml")  # beside its payload
+            text = template.replace(first, uid).replace("Contoso Editor 2.4.1", f"Editor {n}")
+            path.write_text(
+                text.replace("products = [", f'supersedes = ["{previous}"]\nproducts = [')
+            )
+            publisher.publish(load_manifest(path))
+            previous = uid
+            result = searcher.search()
+            assert result.stats.documents_fetched <= 2  # the open one, or the one merged into
+            listed = {p.name for p in index.iterdir()}
+            assert len(listed) == len(session._cache.documents)  # what the scan read, no more
+        editors = [u for u in result.updates if u.kind == "app"]
+        assert [u.title for u in editors] == ["Editor 5"]  # the others are superseded
+    segments = [n for n in listed if n.startswith(key_digest("apps:contoso-editor"))]
+    assert len(segments) < 6  # five new updates and the first: merged, not one file each
 
 
 def test_scan_fetches_only_the_bins_its_inventory_selects(

@@ -81,6 +81,7 @@ def sync_catalog(
         found += entries
         report("indexes", done, len(selected))
     best, conflicts = newest_per_update(found)
+    reader.forget_unused()
     return SyncResult(
         tuple(best),
         tuple(dict.fromkeys([*warnings, *conflicts])),

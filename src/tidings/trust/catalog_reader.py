@@ -126,6 +126,8 @@ class CatalogReader:
         self.download_dir = download_dir
         self.bins_fetched: list[str] = []  # roles verified (and downloaded if new) this scan
         self.documents_fetched: list[str] = []  # index documents downloaded this scan
+        self._documents_used: set[tuple[str, str]] = set()  # (bin role, sha256) read this scan
+        self._targets_used: list[TargetFile] = []
 
     def refresh(self) -> None:
         """Run the TUF client workflow up to the snapshot.
@@ -231,6 +233,8 @@ class CatalogReader:
     ) -> tuple[BinEntry | str, ...]:
         """One index document's entries: from this process's cache, the disk, or the network."""
         sha = target.hashes.get("sha256", "")
+        self._documents_used.add((bin_.role, sha))
+        self._targets_used.append(target)
         cached = self.cache.documents.get((bin_.role, sha))
         if cached is not None:
             return cached
@@ -251,6 +255,21 @@ class CatalogReader:
         parsed = tuple(_parse_entry(bin_, target.path, entry) for entry in raw)
         self.cache.documents[(bin_.role, sha)] = parsed
         return parsed
+
+    def forget_unused(self) -> None:
+        """Drop the documents this scan did not read, from memory and from the disk.
+
+        Call after a complete scan: a long-lived agent then holds only its current documents,
+        and the ones merged away or replaced since do not pile up in ``downloads/index``.
+        """
+        used = self._documents_used
+        self.cache.documents = {k: v for k, v in self.cache.documents.items() if k in used}
+        names = {t.path.rpartition("/")[2] for t in self._targets_used}
+        index = self.download_dir / "index"
+        if index.is_dir():
+            for path in index.iterdir():
+                if path.name not in names:
+                    path.unlink(missing_ok=True)
 
 
 def _pin(hashes: dict[str, str] | None, version: int) -> str:
