@@ -32,7 +32,7 @@ apart, each against its own total.
 
 Prints one JSON document on stdout; progress goes to stderr. From the repository root:
 
-    .venv/bin/python bench/publish.py            # 100k updates (10-15 minutes on 2 cores)
+    .venv/bin/python bench/publish.py            # 100k updates (4-7 minutes on 2 cores)
     .venv/bin/python bench/publish.py --quick    # 10k updates, a smoke run
 """
 
@@ -841,8 +841,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "tuf": tuf.__version__,
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
-            **_source_revision(),
-        },
+        },  # main() adds the git commit
     }
 
 
@@ -885,7 +884,7 @@ def goals(
 
 
 def _source_revision() -> dict[str, object]:
-    """The commit measured, and whether src/ had uncommitted changes (others edit it live)."""
+    """The commit checked out, and whether src/ has uncommitted changes (others edit it live)."""
     root = Path(__file__).resolve().parent.parent
     try:
         head = subprocess.run(
@@ -907,6 +906,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="tidings-bench-publish-"))
     work.mkdir(parents=True, exist_ok=True)
+    # The code measured is what this process imported at start; others may commit meanwhile.
+    at_start = _source_revision()
     try:
         result = run(args, work)
     finally:
@@ -915,6 +916,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             log(f"removing {work}")
             shutil.rmtree(work, ignore_errors=True)
+    result["environment"].update(at_start)
+    at_end = _source_revision()
+    if at_end != at_start:
+        result["environment"]["at_end"] = at_end
     result["total_seconds"] = round(time.perf_counter() - _START, 1)
     print(json.dumps(result, indent=2))
     return 0
