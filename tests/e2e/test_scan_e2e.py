@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ from tidings.catalog.keyindex import SegmentPolicy, key_digest
 from tidings.catalog.layout import bin_family
 from tidings.catalog.publisher import Publisher, PublishResult
 from tidings.clock import FixedClock
-from tidings.errors import TidingsError
+from tidings.errors import TidingsError, TransportError
 from tidings.manifest import load_manifest
 from tidings.scan.criteria import CriteriaError
 from tidings.scan.samples import SAMPLE_DEVICES
@@ -176,3 +177,25 @@ def test_invalid_criteria_fail_before_any_network_traffic(tmp_path: Path) -> Non
         from tidings.scan.criteria import parse_criteria
 
         parse_criteria("IsInstalled=2")
+
+
+def test_a_search_never_leaves_the_garbage_collector_off(
+    data_dir: Path, published: list[PublishResult], tmp_path: Path, clock: FixedClock
+) -> None:
+    """Searches pause the cyclic collector; a failed one must not leave it paused for good."""
+    with running_server(data_dir, ServiceConfig(port=0)) as endpoints:
+        state = enroll_device(data_dir, endpoints, tmp_path / "dev", clock, "kiosk")
+        with UpdateSession(state) as session:
+            session.create_searcher().search()
+        assert gc.isenabled()
+    with UpdateSession(state) as session:
+        with pytest.raises(TransportError):  # the service is gone
+            session.create_searcher().search()
+        assert gc.isenabled()
+        gc.disable()
+        try:  # and a host that keeps it off itself finds it still off
+            with pytest.raises(TransportError):
+                session.create_searcher().search()
+            assert not gc.isenabled()
+        finally:
+            gc.enable()

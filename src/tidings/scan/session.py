@@ -8,8 +8,10 @@ device's inventory selects), evaluates applicability, overlays the device's own 
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +40,24 @@ class ScanStats:
     bins_verified: int  # bins verified (downloaded if changed) rather than taken from cache
     documents_fetched: int  # index documents downloaded (new content since the last scan)
     candidates: int  # manifests the index documents offered for evaluation
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Keep Python's cyclic garbage collector out of a search; it runs again right after.
+
+    A long-lived session holds ~100,000 objects at 100k updates (parsed manifests, verdicts);
+    a full collection pass over them costs ~70 ms and used to land inside ~40% of incremental
+    searches. A search allocates only short-lived, acyclic objects, so nothing is lost by
+    collecting after it instead: the same work, outside the user's wait.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class Update:
@@ -349,6 +369,12 @@ class UpdateSession:
         return self._last_evaluation[1]
 
     def _search(self, matches: Callable[[Update], bool], progress: Progress | None) -> SearchResult:
+        with _collector_paused():
+            return self._search_unpaused(matches, progress)
+
+    def _search_unpaused(
+        self, matches: Callable[[Update], bool], progress: Progress | None
+    ) -> SearchResult:
         started = time.monotonic()
         inventory = self.inventory()
         fetcher = self._connection()
