@@ -137,6 +137,16 @@ def test_timestamp_and_snapshot_pin_the_length_and_hash_of_every_metadata_file(
 # -- arbitrary payload ----------------------------------------------------------------------
 
 
+TAMPERING = [
+    ("memory", "one byte flipped"),
+    ("memory", "truncated"),
+    ("memory", "longer than signed"),
+    ("memory", "endless"),
+    ("https", "one byte flipped"),
+]
+"""How a mirror tampers with a file whose length and hash are signed (and who serves it)."""
+
+
 def tampered(original: bytes, how: str) -> bytes:
     if how == "one byte flipped":
         return original[:1000] + bytes([original[1000] ^ 1]) + original[1001:]
@@ -146,16 +156,7 @@ def tampered(original: bytes, how: str) -> bytes:
     return original + b"\x00" * CHUNK_BYTES
 
 
-@pytest.mark.parametrize(
-    ("kind", "how"),
-    [
-        ("memory", "one byte flipped"),
-        ("memory", "truncated"),
-        ("memory", "longer than signed"),
-        ("memory", "endless"),
-        ("https", "one byte flipped"),
-    ],
-)
+@pytest.mark.parametrize(("kind", "how"), TAMPERING)
 def test_arbitrary_payload_is_rejected_and_never_lands_in_the_download_dir(
     device: Device, request: pytest.FixtureRequest, kind: str, how: str
 ) -> None:
@@ -204,16 +205,7 @@ def os_document_url(sim: RepositorySimulator) -> tuple[str, int]:
     raise AssertionError("no document for the OS key")
 
 
-@pytest.mark.parametrize(
-    ("kind", "how"),
-    [
-        ("memory", "one byte flipped"),
-        ("memory", "truncated"),
-        ("memory", "longer than signed"),
-        ("memory", "endless"),
-        ("https", "one byte flipped"),
-    ],
-)
+@pytest.mark.parametrize(("kind", "how"), TAMPERING)
 def test_tampered_index_document_is_rejected_and_none_of_it_is_used(
     device: Device, request: pytest.FixtureRequest, kind: str, how: str
 ) -> None:
