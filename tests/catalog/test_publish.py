@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -243,6 +244,28 @@ def test_publish_into_a_directory_without_a_catalog_says_what_to_do(tmp_path: Pa
 
     with pytest.raises(ConfigError, match="run `tidings server init"):
         Publisher(tmp_path, clock=FixedClock(__import__("datetime").datetime.now()))
+
+
+@pytest.mark.parametrize(
+    ("bins", "message"),
+    [
+        ('{"os": [16, 8]}', "is malformed"),  # format 2 needs one count per family
+        ('{"os": true}', "is malformed"),
+    ],
+)
+def test_a_damaged_or_older_catalog_config_is_refused_with_what_to_do(
+    data_dir: Path, bins: str, message: str
+) -> None:
+    from tidings.errors import ConfigError
+
+    path = data_dir / "catalog.json"
+    doc = json.loads(path.read_text())
+    path.write_text(json.dumps(doc | {"bins": json.loads(bins)}))
+    with pytest.raises(ConfigError, match=message):
+        Publisher(data_dir)
+    path.write_text(json.dumps(doc | {"format": 1}))  # written by an earlier Tidings
+    with pytest.raises(ConfigError, match="create a new data directory"):
+        Publisher(data_dir)
 
 
 def test_driver_naming_several_vendors_hardware_is_refused(

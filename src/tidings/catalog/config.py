@@ -56,6 +56,11 @@ class CatalogConfig:
         path = data_dir / FILE_NAME
         try:
             doc = json.loads(path.read_bytes()[:65536])
+            if doc["format"] == 1:
+                raise ConfigError(
+                    f"{path} is from an earlier Tidings whose bins listed every update; this "
+                    "version indexes by key: create a new data directory and publish again"
+                )
             if doc["format"] != FORMAT:
                 raise ConfigError(f"{path}: unsupported format {doc['format']!r}")
             bins = {k: _count(v) for k, v in doc["bins"].items()}
