@@ -24,7 +24,7 @@ from tidings.catalog.keyindex import (
 )
 
 KEY = "apps:contoso-notes"
-POLICY = SegmentPolicy(segment_updates=4, fanout=3)
+POLICY = SegmentPolicy(segment_updates=4, fanout=3, top_level=4)
 
 
 def entry(n: int) -> IndexEntry:
@@ -83,6 +83,16 @@ def test_sealed_segments_merge_a_level_up_so_a_long_history_stays_few_documents(
     assert len(store.segments) < 12
 
 
+def test_top_level_segments_never_merge_so_no_document_outgrows_what_devices_accept() -> None:
+    policy = SegmentPolicy(segment_updates=4, fanout=3, top_level=1)
+    store = Store()
+    for n in range(120):
+        store.publish(append_updates(store.segments, [entry(n)], policy, store.load))
+    assert max(s.level for s in store.segments) == 1
+    assert max(len(store.load(s)) for s in store.segments) == 4 * 3  # one merge's worth
+    assert sorted(store.ids()) == sorted(f"id-{n}" for n in range(120))
+
+
 def test_a_bulk_append_builds_the_same_bounded_tree() -> None:
     store = Store()
     store.publish(append_updates([], [entry(n) for n in range(200)], POLICY, store.load))
@@ -134,6 +144,7 @@ def test_segment_paths_name_one_key_directly_inside_its_bin() -> None:
         f"apps/0a/../0a/{path.rpartition('/')[2]}",
         "apps/0a/not-a-digest.0.1.json",
         path + ".gz",
+        path + "\n",  # a regex "$" would let it through
     ):
         assert parse_segment_path(hostile, "apps/0a") is None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,26 @@ def test_content_store_refuses_a_payload_of_another_size(tmp_path: Path) -> None
     assert not list((tmp_path / "content").rglob("sha256/*/*"))
     stored = store.add_file(src, expected_sha256=hashlib.sha256(b"x" * 1000).hexdigest())
     assert store.path_of(stored.sha256).read_bytes() == b"x" * 1000
+
+
+@pytest.mark.parametrize("torn", [b"", b"\x00" * 11, b"index doc"])
+def test_content_torn_by_a_crash_is_rewritten_and_relinked_by_the_next_publish(
+    tmp_path: Path, torn: bytes
+) -> None:
+    # A bulk publish writes documents unsynced and syncs once before its commit; power lost
+    # before that can leave a name with the wrong bytes, which a re-run must not trust.
+    store = ContentStore(tmp_path / "content")
+    data = b'{"key":"apps:x"}'
+    sha = hashlib.sha256(data).hexdigest()
+    store.path_of(sha).parent.mkdir(parents=True)
+    store.path_of(sha).write_bytes(torn)
+    served = tmp_path / "repo/targets/apps/0a" / f"{sha}.doc.json"
+    store.link(sha, served)  # the crashed run had linked it too
+    store.add_bytes(data, sha, durable=False)
+    store.link(sha, served)
+    assert store.path_of(sha).read_bytes() == data
+    assert served.read_bytes() == data
+    assert os.path.samefile(store.path_of(sha), served)
 
 
 def test_piece_hasher_matches_whole_file_hash() -> None:

@@ -106,6 +106,29 @@ def test_merged_index_documents_are_fetched_once_and_old_ones_do_not_pile_up(
     assert len(segments) < 6  # five new updates and the first: merged, not one file each
 
 
+@pytest.mark.parametrize("damage", ["garbage of the same length", "truncated", "removed"])
+def test_a_damaged_local_copy_of_an_index_document_is_fetched_again_never_trusted(
+    data_dir: Path, service: ServiceEndpoints, tmp_path: Path, clock: FixedClock, damage: str
+) -> None:
+    state = enroll_device(data_dir, service, tmp_path / "dev", clock, "desktop-x64")
+    with UpdateSession(state) as session:
+        good = titles(session.create_searcher().search())
+    copies = sorted((state / "downloads" / "index").iterdir())
+    verified = {copy: copy.read_bytes() for copy in copies}
+    assert copies
+    for copy in copies:  # another process, a disk error, a local attacker
+        size = copy.stat().st_size
+        if damage == "removed":
+            copy.unlink()
+        else:
+            copy.write_bytes(b"{" * (size if damage.startswith("garbage") else size // 2))
+    with UpdateSession(state) as fresh:  # a new process: only the disk to go by
+        again = fresh.create_searcher().search()
+    assert titles(again) == good
+    assert again.stats.documents_fetched == len(copies)
+    assert {copy: copy.read_bytes() for copy in copies} == verified  # whole, as signed
+
+
 def test_scan_fetches_only_the_bins_its_inventory_selects(
     data_dir: Path, service: ServiceEndpoints, tmp_path: Path, clock: FixedClock
 ) -> None:

@@ -21,6 +21,7 @@ from tidings.fsutil import fsync_dir
 
 CHUNK = 1_048_576  # bytes read at a time
 MAX_PAYLOAD_BYTES = 64 * 1024**3  # bytes; larger payloads are refused
+SMALL_CONTENT_BYTES = 1_048_576  # bytes; served copies up to this size are compared in full
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ class ContentStore:
         ``durable=False`` skips the fsyncs: the caller syncs everything at once afterwards.
         """
         final = self.path_of(sha256)
-        if not final.exists():
+        if not _holds(final, data):
+            # Missing, or torn by a crash before a caller's deferred sync: (re)write it whole.
             tmp = self._temp()
             try:
                 with tmp.open("wb") as f:
@@ -99,25 +101,31 @@ class ContentStore:
     def link(self, sha256: str, dest: Path) -> None:
         """Make ``dest`` (in the served tree) show the content ``sha256``; idempotent.
 
-        A hard link appears whole or not at all, and a name that exists already holds these
-        bytes (it is content-addressed), so the common case is one ``link`` call.
+        A hard link appears whole or not at all, so the common case is one ``link`` call. A
+        name that exists already is kept if it shows this content; one left pointing at
+        content rewritten since (``add_bytes`` after a crash) is replaced atomically.
         """
         source = self.path_of(sha256)
         try:
             os.link(source, dest)
             return
         except FileExistsError:
-            return
+            pass
         except FileNotFoundError:
             dest.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(source, dest)
-        except FileExistsError:
+            try:
+                os.link(source, dest)
+                return
+            except FileExistsError:
+                pass
+            except OSError:  # another filesystem
+                _replace_with(source, dest)
+                return
+        except OSError:  # another filesystem
+            _replace_with(source, dest)
             return
-        except OSError:  # another filesystem: copy to a temp name, then rename into place
-            tmp = dest.with_name(f".{dest.name}.{os.getpid()}.copy")
-            shutil.copyfile(source, tmp)
-            os.replace(tmp, dest)
+        if not _same_content(source, dest):
+            _replace_with(source, dest)
 
     def _temp(self) -> Path:
         tmp_dir = self.root / "tmp"
@@ -133,6 +141,39 @@ class ContentStore:
         os.replace(tmp, final)
         if durable:
             fsync_dir(final.parent)
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether ``path`` exists with exactly ``data`` (small content: read back and compared)."""
+    try:
+        with path.open("rb") as f:
+            return f.read(len(data) + 1) == data
+    except FileNotFoundError:
+        return False
+
+
+def _same_content(source: Path, dest: Path) -> bool:
+    """Whether ``dest`` shows ``source``: the same file, or (a copy) the same bytes."""
+    if os.path.samefile(source, dest):
+        return True
+    size = source.stat().st_size
+    if dest.stat().st_size != size:
+        return False
+    if size > SMALL_CONTENT_BYTES:
+        return True  # a large copy was renamed into place whole; not re-read here
+    return source.read_bytes() == dest.read_bytes()
+
+
+def _replace_with(source: Path, dest: Path) -> None:
+    """Point ``dest`` at ``source`` atomically: a hard link, or a copy across filesystems."""
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.link")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, dest)
 
 
 def _check_expected(

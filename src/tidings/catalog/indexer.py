@@ -20,6 +20,7 @@ from tuf.api.metadata import TargetFile, Targets
 from tidings.catalog.content import ContentStore
 from tidings.catalog.keyindex import (
     MAX_SEGMENT_BYTES,
+    MAX_SEGMENT_UPDATES,
     IndexEntry,
     Segment,
     SegmentFormatError,
@@ -138,6 +139,11 @@ class IndexEditor:
 
     def _write(self, bin_: Bin, key: str, seg: Segment) -> TargetFile:
         data = segment_document(key, seg)
+        if len(data) > MAX_SEGMENT_BYTES or len(seg.updates or ()) > MAX_SEGMENT_UPDATES:
+            raise CatalogError(
+                f"the index document {seg.level}.{seg.number} of {key} would hold "
+                f"{len(data):,} bytes: over what devices accept ({MAX_SEGMENT_BYTES:,})"
+            )
         sha = hashlib.sha256(data).hexdigest()
         self._content.add_bytes(data, sha, durable=self._durable)
         path = segment_path(bin_.directory, key, seg.level, seg.number)

@@ -17,8 +17,10 @@ cheap however long a key's history grows:
 * a new update goes into the key's *open* segment: the newest level-0 segment while it holds
   fewer than ``policy.segment_updates`` updates; otherwise a new open segment is started;
 * when ``policy.fanout`` sealed segments share a level, they merge into one segment of the next
-  level. A key with n updates has O(fanout x log n) segments, and each update is rewritten
-  O(log n) times over its life;
+  level, up to ``policy.top_level`` (4,096 updates by default), whose segments stay as they
+  are: a key with n updates has O(fanout x top_level + n / 4,096) segments, each update is
+  rewritten at most top_level times, and no document grows past a few megabytes (a merge is
+  a download spike for every device holding the key);
 * a new revision or a revocation removes the update from whichever segment holds it.
 
 An incremental publish therefore rewrites one small segment (rarely a merge) plus the entries
@@ -37,7 +39,7 @@ from typing import Any
 DIGEST_CHARS = 32  # hex digits of SHA-256 naming a key's documents (128 bits)
 MAX_SEGMENT_BYTES = 48 * 1024**2  # bytes; a device refuses a bin that lists a larger segment
 MAX_SEGMENT_UPDATES = 100_000  # updates in one document, as a parser limit
-_NAME_RE = re.compile(rf"^([0-9a-f]{{{DIGEST_CHARS}}})\.([0-9]{{1,2}})\.([0-9]{{1,9}})\.json$")
+_NAME_RE = re.compile(rf"([0-9a-f]{{{DIGEST_CHARS}}})\.([0-9]{{1,2}})\.([0-9]{{1,9}})\.json")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class SegmentPolicy:
 
     segment_updates: int = 64  # updates in a level-0 segment before it is sealed
     fanout: int = 8  # sealed segments of one level that merge into one of the next
+    top_level: int = 2  # segments of this level never merge again: 4,096 updates, ~6 MB
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ def parse_segment_path(path: str, directory: str) -> SegmentName | None:
     prefix = f"{directory}/"
     if not path.startswith(prefix):
         return None
-    match = _NAME_RE.match(path[len(prefix) :])
+    match = _NAME_RE.fullmatch(path[len(prefix) :])
     if match is None:
         return None
     return SegmentName(match.group(1), int(match.group(2)), int(match.group(3)))
@@ -203,7 +206,7 @@ def merge_sealed(segments: Sequence[Segment], policy: SegmentPolicy, load: Loade
     """Merge every ``fanout`` sealed segments of a level into one of the next level."""
     out = list(segments)
     level = 0
-    while any(s.level >= level for s in out):
+    while level < policy.top_level and any(s.level >= level for s in out):
         sealed = sorted(
             (s for s in out if s.level == level and _sealed(s, out, policy, load)),
             key=lambda s: s.number,

@@ -124,10 +124,12 @@ def create_app(
         # gzip; a range request always gets the identity bytes the signed hash covers.
         packed = root.joinpath(*segments[:-1], f"{segments[-1]}.gz")
         gzip_ok = "range" not in request.headers and _accepts_gzip(request)
-        if gzip_ok and packed.is_file():
+        has_gzip_copy = packed.is_file()
+        if has_gzip_copy:  # caches must tell the two representations apart, ranges included
+            headers["Vary"] = "Accept-Encoding"
+        if has_gzip_copy and gzip_ok:
             resolved, st = _resolve_file(root, packed)
             headers["Content-Encoding"] = "gzip"
-            headers["Vary"] = "Accept-Encoding"
             etag = None if etag is None else f'{etag[:-1]}.gz"'
         if etag is not None:
             headers["ETag"] = etag

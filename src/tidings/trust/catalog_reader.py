@@ -17,7 +17,10 @@ snapshot's signature still vouches for every byte.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
+import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -81,8 +84,8 @@ class BinCache:
 
     bins: dict[str, _CachedBin] = field(default_factory=dict)  # by role name
     families: dict[str, tuple[tuple[str, ...], datetime, Family]] = field(default_factory=dict)
-    documents: dict[tuple[str, str], tuple[BinEntry | str, ...]] = field(default_factory=dict)
-    """(bin role, document SHA-256) -> its parsed entries, or a problem per entry."""
+    documents: dict[tuple[str, str, str], tuple[BinEntry | str, ...]] = field(default_factory=dict)
+    """(bin role, target path, SHA-256) -> the document's parsed entries, or a problem each."""
 
 
 def updater_config() -> UpdaterConfig:
@@ -126,7 +129,7 @@ class CatalogReader:
         self.download_dir = download_dir
         self.bins_fetched: list[str] = []  # roles verified (and downloaded if new) this scan
         self.documents_fetched: list[str] = []  # index documents downloaded this scan
-        self._documents_used: set[tuple[str, str]] = set()  # (bin role, sha256) read this scan
+        self._documents_used: set[tuple[str, str, str]] = set()  # (bin, path, sha256) read
         self._targets_used: list[TargetFile] = []
 
     def refresh(self) -> None:
@@ -231,29 +234,43 @@ class CatalogReader:
     def _document(
         self, bin_: Bin, key: str, name: SegmentName, target: TargetFile
     ) -> tuple[BinEntry | str, ...]:
-        """One index document's entries: from this process's cache, the disk, or the network."""
+        """One index document's entries: from this process's cache, the disk, or the network.
+
+        Whatever the source, the bytes parsed are the bytes checked against the length and
+        SHA-256 the verified bin signs; a download lands under a temporary name and replaces
+        the local copy whole, so concurrent scans of one device never see half a document.
+        """
         sha = target.hashes.get("sha256", "")
-        self._documents_used.add((bin_.role, sha))
+        used = (bin_.role, target.path, sha)
+        self._documents_used.add(used)
         self._targets_used.append(target)
-        cached = self.cache.documents.get((bin_.role, sha))
+        cached = self.cache.documents.get(used)
         if cached is not None:
             return cached
         if target.length > MAX_SEGMENT_BYTES or not sha:
             raise IntegrityError(f"{bin_.role} lists an index document over the size limit")
-        local = self.download_dir / "index" / target.path.rpartition("/")[2]
-        with translated_errors():
-            path = self.updater.find_cached_target(target, str(local))
-            if path is None:
-                local.parent.mkdir(parents=True, exist_ok=True)
-                path = self.updater.download_target(target, str(local))
-                self.documents_fetched.append(target.path)
-        data = Path(path).read_bytes()
+        index = self.download_dir / "index"
+        local = index / target.path.rpartition("/")[2]
+        data = _signed_bytes(local, target)
+        if data is None:
+            index.mkdir(parents=True, exist_ok=True)
+            part = index / f".{local.name}.{os.getpid()}.{threading.get_ident()}.part"
+            try:
+                with translated_errors():
+                    self.updater.download_target(target, str(part))  # length, hash checked
+                data = _signed_bytes(part, target)
+                if data is None:
+                    raise IntegrityError(f"index document {target.path} changed on disk")
+                os.replace(part, local)
+            finally:
+                part.unlink(missing_ok=True)
+            self.documents_fetched.append(target.path)
         try:
             _key, raw = parse_segment(data, name, key)
         except SegmentFormatError as e:
             raise IntegrityError(f"index document {target.path} of {bin_.role}: {e}") from e
         parsed = tuple(_parse_entry(bin_, target.path, entry) for entry in raw)
-        self.cache.documents[(bin_.role, sha)] = parsed
+        self.cache.documents[used] = parsed
         return parsed
 
     def forget_unused(self) -> None:
@@ -268,8 +285,22 @@ class CatalogReader:
         index = self.download_dir / "index"
         if index.is_dir():
             for path in index.iterdir():
-                if path.name not in names:
+                if path.name not in names and not path.name.startswith("."):  # not downloads
                     path.unlink(missing_ok=True)
+
+
+def _signed_bytes(path: Path, target: TargetFile) -> bytes | None:
+    """The file's bytes if they are exactly the ones ``target`` signs, else None."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(target.length + 1)
+    except FileNotFoundError:
+        return None
+    if len(data) != target.length:
+        return None
+    if hashlib.sha256(data).hexdigest() != target.hashes.get("sha256"):
+        return None
+    return data
 
 
 def _pin(hashes: dict[str, str] | None, version: int) -> str:
