@@ -69,8 +69,7 @@ from _synthetic import KIND_WEIGHTS, MIX_DESCRIPTION, SyntheticCatalog, check
 from tidings.catalog.config import CatalogConfig
 from tidings.catalog.create import create_data_dir
 from tidings.catalog.index import filing, index_keys
-from tidings.catalog.indexer import published_segments
-from tidings.catalog.keyindex import SegmentPolicy
+from tidings.catalog.keyindex import SegmentPolicy, key_documents
 from tidings.catalog.layout import bin_of_role
 from tidings.catalog.publisher import Prepared, Publisher
 from tidings.catalog.repository import Session
@@ -331,7 +330,9 @@ def _documents(session: Session, publisher: Publisher, bin_roles: list[str]) -> 
     targets_dir = publisher.repo.targets_dir
     for role in bin_roles:
         bin_ = bin_of_role(role, publisher.layout)
-        for digest, segments in published_segments(bin_, session.role(role).signed).items():
+        for digest, segments in key_documents(
+            bin_.directory, session.role(role).signed.targets
+        ).items():
             for (level, _), target in segments.items():
                 directory, _, name = target.path.rpartition("/")
                 gz = targets_dir / directory / f"{target.hashes['sha256']}.{name}.gz"

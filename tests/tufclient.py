@@ -11,7 +11,7 @@ from tuf.api.metadata import Targets
 from tuf.ngclient import Updater
 from tuf.ngclient.fetcher import FetcherInterface
 
-from tidings.catalog.keyindex import key_digest, parse_segment, parse_segment_path
+from tidings.catalog.keyindex import SegmentName, key_digest, key_documents, parse_segment
 from tidings.catalog.layout import Bin
 from tidings.trust.fetcher import HttpxFetcher
 
@@ -68,13 +68,12 @@ def indexed_manifests(updater: Updater, bin_: Bin, key: str) -> dict[str, dict[s
     updater.get_targetinfo(f"{bin_.directory}/probe")  # loads every role on the way to bin_
     signed: Targets = updater._trusted_set[bin_.role]
     found: dict[str, dict[str, Any]] = {}
-    for path in signed.targets:
-        name = parse_segment_path(path, bin_.directory)
-        if name is None or name.digest != key_digest(key):
-            continue
-        info = updater.get_targetinfo(path)
-        assert info is not None, f"python-tuf does not resolve {path}"
+    digest = key_digest(key)
+    documents = key_documents(bin_.directory, signed.targets).get(digest, {})
+    for (level, number), target in documents.items():
+        info = updater.get_targetinfo(target.path)
+        assert info is not None, f"python-tuf does not resolve {target.path}"
         data = Path(updater.download_target(info)).read_bytes()
-        for entry in parse_segment(data, name, key)[1]:
+        for entry in parse_segment(data, SegmentName(digest, level, number), key)[1]:
             found[entry.update_id] = entry.manifest
     return found

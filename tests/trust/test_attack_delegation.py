@@ -43,9 +43,10 @@ from tuf.api.metadata import DelegatedRole, Delegations, Metadata, Root, TargetF
 from tidings.catalog.keyindex import (
     IndexEntry,
     Segment,
+    SegmentName,
     key_digest,
+    key_documents,
     parse_segment,
-    parse_segment_path,
     segment_document,
     segment_path,
 )
@@ -83,13 +84,11 @@ def device(templates: Templates, tmp_path: Path) -> Device:
 
 def signed_manifest(sim: RepositorySimulator, role: str, key: str, update_id: str) -> Any:
     """An update's manifest JSON as the served index documents of ``key`` in ``role`` hold it."""
-    bin_ = bin_of_role(role, CatalogLayout())
-    for path, target in targets_of(sim.load(role)).targets.items():
-        name = parse_segment_path(path, bin_.directory)
-        if name is None or name.digest != key_digest(key):
-            continue
-        data = sim.bytes_at(target_url_path(path, target.hashes["sha256"]))
-        for entry in parse_segment(data, name, key)[1]:
+    bin_, digest = bin_of_role(role, CatalogLayout()), key_digest(key)
+    documents = key_documents(bin_.directory, targets_of(sim.load(role)).targets)
+    for (level, number), target in documents.get(digest, {}).items():
+        data = sim.bytes_at(target_url_path(target.path, target.hashes["sha256"]))
+        for entry in parse_segment(data, SegmentName(digest, level, number), key)[1]:
             if entry.update_id == update_id:
                 return copy.deepcopy(entry.manifest)
     raise AssertionError(f"{update_id} is not under {key} in {role}")

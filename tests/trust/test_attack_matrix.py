@@ -41,7 +41,7 @@ from tuf.api.metadata import Root, Snapshot, Timestamp
 
 from tidings.catalog.create import InitOptions, create_data_dir
 from tidings.catalog.entries import payload_target
-from tidings.catalog.keyindex import key_digest, parse_segment_path
+from tidings.catalog.keyindex import key_digest, key_documents
 from tidings.catalog.layout import CatalogLayout, bin_of_role
 from tidings.catalog.publisher import Publisher, PublishResult
 from tidings.catalog.rotation import rotate_keys
@@ -198,11 +198,9 @@ def test_arbitrary_payload_is_rejected_and_never_lands_in_the_download_dir(
 def os_document_url(sim: RepositorySimulator) -> tuple[str, int]:
     """Where the served index document of the device's OS key is, and its signed length."""
     directory = bin_of_role(OS_BIN, CatalogLayout()).directory
-    for path, target in targets_of(sim.load(OS_BIN)).targets.items():
-        name = parse_segment_path(path, directory)
-        if name is not None and name.digest == key_digest(OS_KEY):
-            return target_url_path(path, target.hashes["sha256"]), target.length
-    raise AssertionError("no document for the OS key")
+    documents = key_documents(directory, targets_of(sim.load(OS_BIN)).targets)
+    (target,) = documents[key_digest(OS_KEY)].values()  # one small document
+    return target_url_path(target.path, target.hashes["sha256"]), target.length
 
 
 @pytest.mark.parametrize(("kind", "how"), TAMPERING)

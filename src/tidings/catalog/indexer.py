@@ -28,8 +28,8 @@ from tidings.catalog.keyindex import (
     SegmentPolicy,
     append_updates,
     key_digest,
+    key_documents,
     parse_segment,
-    parse_segment_path,
     remove_updates,
     segment_document,
     segment_path,
@@ -39,7 +39,6 @@ from tidings.catalog.repository import GZIP_LEVEL, Session
 from tidings.errors import CatalogError
 from tidings.fsutil import TooLargeError, atomic_write, fsync_dir, read_bounded
 
-_Published = dict[str, dict[tuple[int, int], TargetFile]]  # digest -> (level, number) -> target
 GROUP_SYNC_KEYS = 64
 """Above this many changed keys in one commit (a bulk publish), documents are written without
 per-file fsyncs and made durable by one ``os.sync`` before the commit can reference them."""
@@ -89,7 +88,7 @@ class IndexEditor:
         for changes in by_bin.values():
             bin_ = changes[0].bin
             signed = self._session.edit(bin_.role)
-            published = published_segments(bin_, signed)
+            published = key_documents(bin_.directory, signed.targets)
             for change in changes:
                 self._apply(bin_, signed, published.get(key_digest(change.key), {}), change)
         if not self._durable:
@@ -159,16 +158,6 @@ class IndexEditor:
         return TargetFile(len(data), {"sha256": sha}, path)
 
 
-def published_segments(bin_: Bin, signed: Targets) -> _Published:
-    """The segment targets a bin lists, by key digest then (level, number)."""
-    found: _Published = {}
-    for path, target in signed.targets.items():
-        name = parse_segment_path(path, bin_.directory)
-        if name is not None:
-            found.setdefault(name.digest, {})[(name.level, name.number)] = target
-    return found
-
-
 def read_segment(
     content: ContentStore, target: TargetFile, name: SegmentName, key: str | None = None
 ) -> tuple[str, tuple[IndexEntry, ...]]:
@@ -191,6 +180,6 @@ def bin_documents(
     content: ContentStore, bin_: Bin, signed: Targets
 ) -> Iterator[tuple[str, tuple[IndexEntry, ...]]]:
     """Every (key, entries) document a bin lists, read from the content store."""
-    for digest, segments in published_segments(bin_, signed).items():
+    for digest, segments in key_documents(bin_.directory, signed.targets).items():
         for (level, number), target in sorted(segments.items()):
             yield read_segment(content, target, SegmentName(digest, level, number))

@@ -32,10 +32,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
+T = TypeVar("T")
 DIGEST_CHARS = 32  # hex digits of SHA-256 naming a key's documents (128 bits)
 MAX_SEGMENT_BYTES = 48 * 1024**2  # bytes; a device refuses a bin that lists a larger segment
 MAX_SEGMENT_UPDATES = 100_000  # updates in one document, as a parser limit
@@ -114,6 +115,17 @@ def parse_segment_path(path: str, directory: str) -> SegmentName | None:
     if match is None:
         return None
     return SegmentName(match.group(1), int(match.group(2)), int(match.group(3)))
+
+
+def key_documents(directory: str, targets: Mapping[str, T]) -> dict[str, dict[tuple[int, int], T]]:
+    """A bin's index documents (its targets in bin ``directory``) by key digest, then by
+    (level, number); any other target is not an index document and is left out."""
+    found: dict[str, dict[tuple[int, int], T]] = {}
+    for path, target in targets.items():
+        name = parse_segment_path(path, directory)
+        if name is not None:
+            found.setdefault(name.digest, {})[(name.level, name.number)] = target
+    return found
 
 
 def segment_document(key: str, segment: Segment) -> bytes:

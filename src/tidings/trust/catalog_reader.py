@@ -38,8 +38,8 @@ from tidings.catalog.keyindex import (
     SegmentFormatError,
     SegmentName,
     key_digest,
+    key_documents,
     parse_segment,
-    parse_segment_path,
 )
 from tidings.catalog.layout import (
     BINS_FIELD,
@@ -75,7 +75,7 @@ class BinEntry:
 class _CachedBin:
     pins: tuple[str, ...]  # the bin's and its delegator's version and SHA-256, per snapshot
     expires: datetime  # the bin's own expiry: a frozen bin must fail even from the cache
-    segments: dict[str, list[tuple[SegmentName, TargetFile]]]  # by key digest
+    segments: dict[str, dict[tuple[int, int], TargetFile]]  # by key digest, (level, number)
 
 
 @dataclass
@@ -218,12 +218,14 @@ class CatalogReader:
             self._load_family(bin_.family)
             signed = self.role(bin_.role, bin_.family)  # full verification, expiry included
             self.bins_fetched.append(bin_.role)
-            cached = _CachedBin(pins, signed.expires, _segments_of(bin_, signed))
+            cached = _CachedBin(pins, signed.expires, key_documents(bin_.directory, signed.targets))
             self.cache.bins[bin_.role] = cached
         entries: list[BinEntry] = []
         warnings: list[str] = []
         for key in keys:
-            for name, target in cached.segments.get(key_digest(key), []):
+            digest = key_digest(key)
+            for (level, number), target in sorted(cached.segments.get(digest, {}).items()):
+                name = SegmentName(digest, level, number)
                 for outcome in self._document(bin_, key, name, target):
                     if isinstance(outcome, str):
                         warnings.append(outcome)
@@ -307,23 +309,13 @@ def _pin(hashes: dict[str, str] | None, version: int) -> str:
     return f"{version}:{(hashes or {}).get('sha256', '')}"
 
 
-def _segments_of(bin_: Bin, signed: Targets) -> dict[str, list[tuple[SegmentName, TargetFile]]]:
-    """A verified bin's index documents by key digest; other targets are not indexes."""
-    found: dict[str, list[tuple[SegmentName, TargetFile]]] = {}
-    for path, target in signed.targets.items():
-        name = parse_segment_path(path, bin_.directory)
-        if name is not None:
-            found.setdefault(name.digest, []).append((name, target))
-    return found
-
-
 def _parse_entry(bin_: Bin, document: str, entry: IndexEntry) -> BinEntry | str:
     """One manifest of a verified index document, if its bin may publish it; else a warning.
 
     python-tuf applies delegation paths only when it resolves a target by name; a scan reads
     whole documents, so the same rules are applied here: an entry must describe an update of
     the bin's kind and keep its payloads in its own family (documents lie directly in the bin's
-    directory by construction: ``parse_segment_path``). A compromised vendor key can then never
+    directory by construction: ``key_documents``). A compromised vendor key can then never
     offer, or replace, an OS update.
     """
     kind = family_kind(bin_.family)
