@@ -106,26 +106,21 @@ class ContentStore:
         content rewritten since (``add_bytes`` after a crash) is replaced atomically.
         """
         source = self.path_of(sha256)
-        try:
-            os.link(source, dest)
-            return
-        except FileExistsError:
-            pass
-        except FileNotFoundError:
-            dest.parent.mkdir(parents=True, exist_ok=True)
+        for attempt in (1, 2):
             try:
                 os.link(source, dest)
                 return
             except FileExistsError:
-                pass
+                if not _same_content(source, dest):
+                    _replace_with(source, dest)
+                return
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
+                dest.parent.mkdir(parents=True, exist_ok=True)
             except OSError:  # another filesystem
                 _replace_with(source, dest)
                 return
-        except OSError:  # another filesystem
-            _replace_with(source, dest)
-            return
-        if not _same_content(source, dest):
-            _replace_with(source, dest)
 
     def _temp(self) -> Path:
         tmp_dir = self.root / "tmp"

@@ -107,7 +107,7 @@ def newest_per_update(entries: list[BinEntry]) -> tuple[list[BinEntry], list[str
         if (
             first is not entry
             and first.role != entry.role
-            and family_of_bin(first.role) != family_of_bin(entry.role)
+            and bin_family(first.role) != bin_family(entry.role)
             and first.manifest != entry.manifest
         ):
             conflicts[uid] = (
@@ -117,11 +117,6 @@ def newest_per_update(entries: list[BinEntry]) -> tuple[list[BinEntry], list[str
         if seen is None or entry.manifest.revision > seen.manifest.revision:
             best[uid] = entry
     return [e for uid, e in best.items() if uid not in conflicts], list(conflicts.values())
-
-
-def family_of_bin(role: str) -> str:
-    """``os.0a`` -> ``os``; ``vendor.pci-8086.02`` -> ``vendor.pci-8086``."""
-    return bin_family(role) or role
 
 
 def _selected_bins(reader: CatalogReader, keys: list[IndexKey]) -> list[tuple[Bin, list[str]]]:

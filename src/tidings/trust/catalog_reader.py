@@ -130,7 +130,6 @@ class CatalogReader:
         self.bins_fetched: list[str] = []  # roles verified (and downloaded if new) this scan
         self.documents_fetched: list[str] = []  # index documents downloaded this scan
         self._documents_used: set[tuple[str, str, str]] = set()  # (bin, path, sha256) read
-        self._targets_used: list[TargetFile] = []
 
     def refresh(self) -> None:
         """Run the TUF client workflow up to the snapshot.
@@ -245,7 +244,6 @@ class CatalogReader:
         sha = target.hashes.get("sha256", "")
         used = (bin_.role, target.path, sha)
         self._documents_used.add(used)
-        self._targets_used.append(target)
         cached = self.cache.documents.get(used)
         if cached is not None:
             return cached
@@ -283,7 +281,7 @@ class CatalogReader:
         """
         used = self._documents_used
         self.cache.documents = {k: v for k, v in self.cache.documents.items() if k in used}
-        names = {t.path.rpartition("/")[2] for t in self._targets_used}
+        names = {path.rpartition("/")[2] for _role, path, _sha in used}
         index = self.download_dir / "index"
         if index.is_dir():
             for path in index.iterdir():
