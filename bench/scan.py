@@ -207,11 +207,8 @@ def add_tls(data_dir: Path) -> None:
 
 def enroll_device(data_dir: Path, url: str, state_dir: Path, inventory: Inventory) -> Path:
     clock = SystemClock()
-    state = ServiceState.open(default_database_url(data_dir), clock=clock)
-    try:
+    with ServiceState.open(default_database_url(data_dir), clock=clock) as state:
         token = state.create_token("bench", lifetime=timedelta(hours=4), uses=None).token
-    finally:
-        state.close()
     enroll(state_dir, server=url, pin=ca_pin(data_dir / "tls"), token=token, clock=clock)
     write_inventory(inventory, state_dir / "inventory.toml")
     return state_dir

@@ -179,11 +179,8 @@ def _scan_devices(
 ) -> tuple[DeviceScan, ...]:
     """Enroll the three sample devices with one token and let each search for updates."""
     clock = SystemClock()
-    state = ServiceState.open(default_database_url(data_dir), clock=clock)
-    try:
+    with ServiceState.open(default_database_url(data_dir), clock=clock) as state:
         token = state.create_token("demo", lifetime=timedelta(hours=1), uses=None).token
-    finally:
-        state.close()
     scans = []
     for name, inventory in SAMPLE_DEVICES.items():
         state_dir = devices_dir / name

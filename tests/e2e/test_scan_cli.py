@@ -29,9 +29,8 @@ def device(
     data_dir: Path, published: list[PublishResult], tmp_path: Path, clock: FixedClock
 ) -> Iterator[Path]:
     with running_server(data_dir, ServiceConfig(port=0)) as endpoints:
-        state = ServiceState.open(default_database_url(data_dir), clock=clock)
-        token = state.create_token("lab", lifetime=timedelta(hours=1)).token
-        state.close()
+        with ServiceState.open(default_database_url(data_dir), clock=clock) as state:
+            token = state.create_token("lab", lifetime=timedelta(hours=1)).token
         state_dir = tmp_path / "device"
         enroll(state_dir, server=endpoints.base_url, pin=ca_pin(data_dir / "tls"), token=token,
                clock=clock)  # fmt: skip

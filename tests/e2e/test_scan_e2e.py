@@ -34,11 +34,8 @@ def service(data_dir: Path, published: list[PublishResult]) -> Iterator[ServiceE
 def enroll_device(
     data_dir: Path, endpoints: ServiceEndpoints, state_dir: Path, clock: FixedClock, name: str
 ) -> Path:
-    state = ServiceState.open(default_database_url(data_dir), clock=clock)
-    try:
+    with ServiceState.open(default_database_url(data_dir), clock=clock) as state:
         token = state.create_token("lab", lifetime=timedelta(hours=1)).token
-    finally:
-        state.close()
     enroll(state_dir, server=endpoints.base_url, pin=ca_pin(data_dir / "tls"), token=token,
            clock=clock)  # fmt: skip
     (state_dir / INVENTORY_FILE).write_text(SAMPLE_DEVICES[name])

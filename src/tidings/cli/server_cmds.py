@@ -104,11 +104,8 @@ def token(
         raise ConfigError(
             f"{data_dir} is not a Tidings data directory: run `tidings server init {data_dir}`"
         )
-    state = ServiceState.open(default_database_url(data_dir), clock=SystemClock())
-    try:
+    with ServiceState.open(default_database_url(data_dir), clock=SystemClock()) as state:
         issued = state.create_token(group, lifetime=lifetime, uses=None if unlimited else uses)
-    finally:
-        state.close()
     allowed = "unlimited uses" if issued.uses is None else f"{issued.uses} use(s)"
     out.print(issued.token, highlight=False, markup=False)
     out.print(f"group: {issued.group_id}", highlight=False, markup=False)

@@ -183,6 +183,12 @@ class ServiceState:
         """Close every pooled connection."""
         self._engine.dispose()
 
+    def __enter__(self) -> ServiceState:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def create_token(
         self, group_id: str, *, lifetime: timedelta, uses: int | None = 1
     ) -> IssuedToken:
