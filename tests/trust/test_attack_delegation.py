@@ -59,7 +59,6 @@ from tidings.manifest import load_manifest
 from tidings.scan.inventory_model import HardwareDevice
 from tidings.trust.catalog_reader import translated_errors
 
-Templates = tuple[Path, Path, list[PublishResult]]
 OS_UPDATE = "3f0a1c52-6a77-4c4e-9a53-2f1e0b3c4d5e"
 DRIVER_UPDATE = "5b6c7d8e-9fa0-4b1c-8d2e-3f4a5b6c7d8e"
 OS_KEY = "os:tidings-os-11/x64"
@@ -68,18 +67,6 @@ INTEL_KEY = "vendor.pci-8086:PCI\\VEN_8086&DEV_46A6"
 VENDOR_BIN = "vendor.pci-8086.04"
 STORE_KEY = "store:contoso.notes"
 EVIL_ID = "e0e0e0e0-0000-4000-8000-00000000e71e"
-
-
-@pytest.fixture
-def sim(templates: Templates) -> RepositorySimulator:
-    """The published sample catalog served from memory: a read-only view of the template."""
-    return RepositorySimulator(templates[1], read_only=True)
-
-
-@pytest.fixture
-def device(templates: Templates, tmp_path: Path) -> Device:
-    """A device enrolled with the catalog's first root, with nothing synced yet."""
-    return new_device(templates[1], tmp_path / "device")
 
 
 def signed_manifest(sim: RepositorySimulator, role: str, key: str, update_id: str) -> Any:
@@ -338,12 +325,6 @@ def delegate_all(parent: Targets, names: list[str], signers: list[Any], paths: l
 
 
 # -- compromise, then key rotation ----------------------------------------------------------
-
-
-@pytest.fixture
-def disk_sim(data_dir: Path, published: list[PublishResult]) -> RepositorySimulator:
-    """The catalog from this test's own data dir: the real publisher rotates keys in it."""
-    return RepositorySimulator(data_dir)
 
 
 @pytest.mark.parametrize(

@@ -43,7 +43,7 @@ from tidings.catalog.create import InitOptions, create_data_dir
 from tidings.catalog.entries import payload_target
 from tidings.catalog.keyindex import key_digest, key_documents
 from tidings.catalog.layout import CatalogLayout, bin_of_role
-from tidings.catalog.publisher import Publisher, PublishResult
+from tidings.catalog.publisher import Publisher
 from tidings.catalog.rotation import rotate_keys
 from tidings.catalog.samples import write_samples
 from tidings.clock import FixedClock
@@ -62,32 +62,12 @@ OS_KEY = "os:tidings-os-11/x64"
 OS_BIN = "os.0f"
 VENDOR_BIN = "vendor.pci-8086.04"
 SAMPLE_OF = {OS_UPDATE: "os-cumulative.toml", DRIVER_UPDATE: "driver-display.toml"}
-Templates = tuple[Path, Path, list[PublishResult]]
-
-
-@pytest.fixture
-def sim(templates: Templates) -> RepositorySimulator:
-    """The published sample catalog served from memory: a read-only view of the shared template."""
-    return RepositorySimulator(templates[1], read_only=True)
-
-
-@pytest.fixture
-def disk_sim(data_dir: Path, published: list[PublishResult]) -> RepositorySimulator:
-    """The same catalog from this test's own data dir (the publisher may change it, the service
-    may serve it)."""
-    return RepositorySimulator(data_dir)
 
 
 def simulator(request: pytest.FixtureRequest, kind: str) -> RepositorySimulator:
     """The simulator a scenario served by ``kind`` needs (HTTPS serves a copy from disk)."""
     sim: RepositorySimulator = request.getfixturevalue("disk_sim" if kind == "https" else "sim")
     return sim
-
-
-@pytest.fixture
-def device(templates: Templates, tmp_path: Path) -> Device:
-    """A device enrolled with the catalog's first root, with nothing synced yet."""
-    return new_device(templates[1], tmp_path / "device")
 
 
 def bump(sim: RepositorySimulator, role: str) -> None:

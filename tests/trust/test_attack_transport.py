@@ -33,18 +33,6 @@ BOUND_S = 6.0  # seconds: a generous bound on a 2 s deadline, not a benchmark
 SERVER_GIVES_UP_S = 8.0  # seconds: the trickling server stops by itself after this
 
 
-@pytest.fixture
-def sim(templates: Templates) -> RepositorySimulator:
-    """The published sample catalog served from memory: a read-only view of the template."""
-    return RepositorySimulator(templates[1], read_only=True)
-
-
-@pytest.fixture
-def device(templates: Templates, tmp_path: Path) -> Device:
-    """A device enrolled with the catalog's first root, with nothing synced yet."""
-    return new_device(templates[1], tmp_path / "device")
-
-
 # -- slow retrieval -------------------------------------------------------------------------
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: 16000\r\nConnection: close\r\n\r\n"
