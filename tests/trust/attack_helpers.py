@@ -19,7 +19,7 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +27,8 @@ from typing import Protocol
 
 import pytest
 from repo_simulator import BASE_URL, MemoryFetcher, RepositorySimulator
+from securesystemslib.signer import CryptoSigner
+from tuf.api.metadata import Root
 from tuf.ngclient.fetcher import FetcherInterface
 
 from tidings.errors import IntegrityError
@@ -165,6 +167,18 @@ def rejected(
         assert isinstance(error.__cause__, cause), repr(error.__cause__)
         return error
     pytest.fail(f"the device accepted what {cause.__name__} should have refused")
+
+
+def root_keys_replaced_by(signers: Sequence[CryptoSigner]) -> Callable[[Root], None]:
+    """A forged root's edit (``RepositorySimulator.forge_root``): only ``signers`` sign roots."""
+
+    def take_over(root: Root) -> None:
+        for keyid in list(root.roles["root"].keyids):
+            root.revoke_key(keyid, "root")
+        for signer in signers:
+            root.add_key(signer.public_key, "root")
+
+    return take_over
 
 
 def files_outside(root: Path, allowed: list[Path]) -> list[Path]:

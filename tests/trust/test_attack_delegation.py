@@ -34,11 +34,12 @@ from attack_helpers import (
     moved,
     new_device,
     rejected,
+    root_keys_replaced_by,
     sync,
 )
 from repo_simulator import RepositorySimulator, target_url_path, targets_of
 from tuf.api import exceptions as tuf_exceptions
-from tuf.api.metadata import DelegatedRole, Delegations, Metadata, Root, TargetFile, Targets
+from tuf.api.metadata import DelegatedRole, Delegations, Metadata, TargetFile, Targets
 
 from tidings.catalog.keyindex import (
     IndexEntry,
@@ -361,14 +362,7 @@ def test_stolen_key_is_refused_after_rotation_and_devices_follow_the_rotation(
         if forged == "timestamp":
             sim.resign_timestamp(old_keys)
         elif forged == "root":
-
-            def take_over(root: Root) -> None:
-                for keyid in list(root.roles["root"].keyids):
-                    root.revoke_key(keyid, "root")
-                for key in old_keys:
-                    root.add_key(key.public_key, "root")
-
-            sim.forge_root(old_keys, take_over)
+            sim.forge_root(old_keys, root_keys_replaced_by(old_keys))
         else:
             honest, md = sim.load(forged), sim.load(forged)
             if forged == OS_BIN:

@@ -27,6 +27,7 @@ from attack_helpers import (
     moved,
     new_device,
     rejected,
+    root_keys_replaced_by,
     sync,
 )
 from repo_simulator import (
@@ -576,13 +577,7 @@ def test_metadata_signed_by_an_untrusted_key_is_rejected_and_last_good_stays_tru
         if role == "timestamp":
             sim.resign_timestamp(attacker)
         elif role == "root":
-
-            def take_over(root: Root) -> None:
-                for keyid in list(root.roles["root"].keyids):
-                    root.revoke_key(keyid, "root")
-                root.add_key(attacker[0].public_key, "root")
-
-            sim.forge_root(attacker, take_over)
+            sim.forge_root(attacker, root_keys_replaced_by(attacker))
         elif role == "snapshot":  # a timestamp names a snapshot the snapshot key never signed
             sim.commit({}, online_signers={"snapshot": attacker})
             accepted = moved(sim, "timestamp")
