@@ -118,11 +118,6 @@ def typical_inventory() -> Inventory:
     )
 
 
-def layout_for(size: int) -> CatalogLayout:
-    """The bin counts docs/catalog.md recommends (``tidings server init --expected-updates``)."""
-    return CatalogLayout(BinCounts.for_catalog(size))
-
-
 def build_catalog(size: int, data_dir: Path) -> dict[str, Any]:
     """Generate ``size`` updates and publish them in one commit through the real publisher.
 
@@ -130,7 +125,9 @@ def build_catalog(size: int, data_dir: Path) -> dict[str, Any]:
     metadata and the index documents are exactly what publishing real files would give.
     """
     t0 = time.perf_counter()
-    options = InitOptions(config=CatalogConfig(layout=layout_for(size)))
+    # The bin counts `tidings server init --expected-updates SIZE` chooses.
+    layout = CatalogLayout(BinCounts.for_catalog(size))
+    options = InitOptions(config=CatalogConfig(layout=layout))
     create_data_dir(data_dir, clock=SystemClock(), options=options, extra=add_tls)
     unused = data_dir.parent / "unused"
     maker = SyntheticCatalog(SEED, unused, catalog_size=size, payload_files=False)

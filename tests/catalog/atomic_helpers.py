@@ -93,6 +93,7 @@ class _Found:
     # update id -> (bin role, manifest, payload dir) for every index entry found for it
     manifests: dict[str, list[tuple[str, dict[str, Any], str]]] = field(default_factory=dict)
     keys: set[tuple[str, str, str]] = field(default_factory=set)  # (role, key, update id)
+    directories: dict[str, str] = field(default_factory=dict)  # bin role -> its documents' dir
     count: int = 0
 
 
@@ -187,6 +188,7 @@ def _classify(found: _Found, role: str, path: str, data: bytes) -> None:
     name = parse_segment_path(path, directory)
     if name is None or directory.rpartition("/")[2] != role.rpartition(".")[2]:
         raise InconsistentCatalogError(f"{path}: not an index document of {role}")
+    found.directories[role] = directory
     try:
         key, entries = parse_segment(data, name)
     except SegmentFormatError as e:
@@ -209,7 +211,7 @@ def _view(
             revisions = sorted({doc["revision"] for _, doc, _ in entries})
             raise InconsistentCatalogError(f"update {update_id}: several revisions {revisions}")
         payload_dir = entries[0][2]
-        home_roles = {role for role, _, _ in entries if _directory_of(role) == payload_dir}
+        home_roles = {role for role, _, _ in entries if found.directories[role] == payload_dir}
         if len(home_roles) != 1:
             raise InconsistentCatalogError(f"update {update_id}: home bins {home_roles}")
         updates[update_id] = int(entries[0][1]["revision"])
@@ -224,14 +226,6 @@ def _view(
         frozenset(roles),
         found.count,
     )
-
-
-def _directory_of(role: str) -> str:
-    """A bin's directory: ``os.0a`` -> ``os/0a``, ``vendor.pci-8086.01`` -> ``drivers/...``."""
-    family, _, number = role.rpartition(".")
-    if family.startswith("vendor."):
-        return f"drivers/{family.removeprefix('vendor.')}/{number}"
-    return f"{family}/{number}"
 
 
 def _check_payloads(updater: Updater, found: _Found, scratch: Path) -> None:
