@@ -356,13 +356,11 @@ class UpdateSession:
     def _evaluate(self, entries: tuple[BinEntry, ...], inventory: Inventory) -> ApplicabilityResult:
         """Applicability, reused while neither the candidates nor the inventory changed.
 
-        A revision's content never changes once published (the publisher refuses that), so
-        ids and revisions identify the candidates.
+        The key is the candidates themselves, not their ids and revisions: the reader hands
+        out the same objects for unchanged documents, so comparing is cheap, and a manifest
+        that changed under the same id and revision is never judged by an old verdict.
         """
-        key = (
-            tuple(sorted((e.manifest.id, e.manifest.revision) for e in entries)),
-            repr(inventory),
-        )
+        key = (tuple(e.manifest for e in entries), inventory)
         if self._last_evaluation is None or self._last_evaluation[0] != key:
             result = evaluate([e.manifest for e in entries], inventory, self._rule_memo)
             self._last_evaluation = (key, result)
