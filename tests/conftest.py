@@ -16,8 +16,8 @@ from tidings.clock import FixedClock
 from tidings.manifest import load_manifest
 from tidings.service.tls import create_ca, issue_server_certificate
 
-# Tests never assert on wall-clock time (STYLE.md): no per-example deadlines on shared, noisy
-# machines; a real hang is still stopped by pytest-timeout.
+# Tests never assert on wall-clock time (benchmarks in bench/ measure it): no per-example deadlines
+# on shared, noisy machines; a real hang is still stopped by pytest-timeout.
 settings.register_profile("tidings", deadline=None)
 settings.load_profile("tidings")
 

@@ -1,4 +1,4 @@
-"""Tidings: a secure software-update distribution system (see DESIGN.md)."""
+"""Tidings: a secure software-update distribution system (see docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Crash-safe file writes: temp file in the same directory, fsync, ``os.replace``, fsync dir.
 
 Invariant: a reader of a final path sees either the old complete file or the new complete one,
-never a partial write, even after kill -9 or power loss (DESIGN.md §2).
+never a partial write, even after kill -9 or power loss (docs/architecture.md, "Trust model").
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Hostile input to manifest_from_dict: every wrong value is one ManifestError line, never a crash.
 
-A device parses this form out of signed metadata (DESIGN.md §2), and signatures do not make a
-publisher's bytes well-formed: wrong types, oversized strings and lists, bools posing as
-integers, bad hashes and path tricks in payload names must all be refused cleanly.
+A device parses this form out of signed metadata (docs/architecture.md, "Trust model"), and
+signatures do not make a publisher's bytes well-formed: wrong types, oversized strings and lists,
+bools posing as integers, bad hashes and path tricks in payload names must all be refused cleanly.
 """
 
 from __future__ import annotations

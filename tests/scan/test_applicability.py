@@ -252,7 +252,7 @@ def test_evaluated_exposes_search_properties() -> None:
     )
     e = verdict(evaluate([m], inventory()), 1)
     assert (e.kind, e.update_type, e.update_id, e.revision) == ("os", "Software", uid(1), 7)
-    assert e.category_ids == frozenset({"cumulative", "tidings-os-11", "os"})
+    assert e.category_ids == frozenset({"cumulative", "tidings-os-11", "security", "os"})
     assert e.reboot_required and not e.is_hidden and not e.is_present
     assert e.deployment_action == "Installation"
     assert e.is_assigned and not e.browse_only

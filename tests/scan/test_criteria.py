@@ -1,8 +1,8 @@
 """The search-criteria grammar: the trees valid criteria parse to, and the one-line errors.
 
 Criteria strings come from users, scripts and other applications over the local API
-(DESIGN.md §5), so every mistake must be one ``CriteriaError`` naming the position, what was
-expected and what was found.
+(docs/architecture.md, "The flow"), so every mistake must be one ``CriteriaError`` naming the
+position, what was expected and what was found.
 """
 
 from __future__ import annotations

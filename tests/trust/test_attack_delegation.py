@@ -1,9 +1,9 @@
 """The attack matrix, continued: attackers who hold a key of the catalog.
 
 A delegated role's key (a hardware vendor's, a kind's) may sign only inside the paths its
-delegator gave it (DESIGN.md §2: "a vendor's key can only sign drivers for its own hardware
-IDs"); a compromised publisher key must not be able to make a device write outside its own
-directories through hostile target or role names; and once a stolen key is rotated out, what
+delegator gave it (docs/architecture.md, "Trust model": "a vendor's key can only sign drivers for
+its own hardware IDs"); a compromised publisher key must not be able to make a device write outside
+its own directories through hostile target or role names; and once a stolen key is rotated out, what
 it signs is refused while devices follow the rotation.
 
 These attackers sign with real keys, so the service snapshots their metadata as it would any
@@ -152,7 +152,7 @@ def test_delegated_role_signing_outside_its_paths_is_never_used(
 def test_vendor_role_cannot_replace_an_os_update_from_inside_its_own_paths(
     device: Device, sim: RepositorySimulator
 ) -> None:
-    """DESIGN.md §2: a vendor's key signs drivers for its own hardware IDs, nothing else."""
+    """docs/architecture.md, "Trust model": a vendor's key signs its own hardware's drivers."""
     vendor_dir = bin_of_role(VENDOR_BIN, CatalogLayout()).directory
     path = segment_path(vendor_dir, INTEL_KEY, 0, 99)  # inside the vendor's paths, its own key
     with mirror_of("memory", sim) as mirror:
@@ -179,7 +179,7 @@ NVIDIA_DRIVER = "6c7d8e9f-a0b1-4c2d-8e3f-4a5b6c7d8e9f"
 def test_vendor_role_cannot_sign_a_driver_for_another_vendors_hardware(
     data_dir: Path, published: list[PublishResult], publisher: Publisher, tmp_path: Path
 ) -> None:
-    """DESIGN.md §2: a vendor's key signs drivers for its own hardware IDs only."""
+    """docs/architecture.md, "Trust model": a vendor's key signs its own hardware's drivers only."""
     write_samples(tmp_path / "samples")  # manifests and payloads
     sample = (tmp_path / "samples/driver-display.toml").read_text()
     nvidia = tmp_path / "samples/driver-nvidia.toml"

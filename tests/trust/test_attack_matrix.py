@@ -104,7 +104,8 @@ def test_timestamp_and_snapshot_pin_the_length_and_hash_of_every_metadata_file(
     sim.reload()
     timestamp: Timestamp = sim.load("timestamp").signed
     snap_bytes = sim.bytes_at(sim.metadata_path("snapshot"))
-    # DESIGN.md §2: without them the client would fall back to its generous default caps.
+    # docs/architecture.md, "Trust model": without them the client would fall back to its generous
+    # default caps.
     assert timestamp.snapshot_meta.length == len(snap_bytes)
     assert timestamp.snapshot_meta.hashes == {"sha256": hashlib.sha256(snap_bytes).hexdigest()}
     snapshot: Snapshot = sim.snapshot()

@@ -1,10 +1,10 @@
 """The attack matrix, continued: attacks on the transport (slow retrieval, wrong pin).
 
 Slow retrieval: a real TLS server on 127.0.0.1 (the data dir's server certificate) answers the
-timestamp request slowly; the fetcher's total deadline and minimum rate (DESIGN.md §2) must end
-the download with ``DeadlineError`` within a bounded time, and nothing is trusted from it.
-Wrong pin: the device's enrolled SPKI pin does not match the CA it is given, or the service
-presents a certificate from another CA.
+timestamp request slowly; the fetcher's total deadline and minimum rate (docs/architecture.md,
+"Trust model") must end the download with ``DeadlineError`` within a bounded time, and nothing is
+trusted from it. Wrong pin: the device's enrolled SPKI pin does not match the CA it is given, or the
+service presents a certificate from another CA.
 """
 
 from __future__ import annotations

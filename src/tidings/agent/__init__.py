@@ -1,4 +1,4 @@
-"""The agent (DESIGN.md §5): the update client service on a device.
+"""The agent (docs/architecture.md, "The flow"): the update client service on a device.
 
 Modules so far: ``state`` (the device's enrolled identity and trust on disk, ``AgentState``),
 ``enroll`` (joining a service: pin check, CSR, verified reply, atomic state directory) and

@@ -1,4 +1,4 @@
-"""Enrolling a device with the update service (DESIGN.md §2).
+"""Enrolling a device with the update service (docs/architecture.md, "Trust model").
 
 The administrator gives the device three things out of band: the service URL, the SPKI pin of
 the service CA, and a token. The steps:

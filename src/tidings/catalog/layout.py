@@ -1,6 +1,6 @@
 """The catalog's role layout and index: which signed role holds which update (pure).
 
-DESIGN.md §2 and §3, documented in docs/catalog.md. Invariants:
+docs/architecture.md ("Trust model", "Scale principles"), documented in docs/catalog.md. Invariants:
 
 * ``targets`` delegates one *terminating* role per kind: ``os``, ``apps``, ``drivers``,
   ``definitions``, ``store``.
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from tidings.manifest import Kind
 
 KIND_ROLES: tuple[str, ...] = ("os", "apps", "drivers", "definitions", "store")
-"""Top-level delegated roles, one per publisher kind (DESIGN.md §2)."""
+"""Top-level delegated roles, one per publisher kind (docs/architecture.md, "Trust model")."""
 
 KIND_TO_ROLE: dict[str, str] = {
     "os": "os",

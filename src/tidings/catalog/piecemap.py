@@ -1,8 +1,9 @@
 """Piece maps: the SHA-256 of every fixed-size piece of a payload (pure).
 
 A piece map is signed content: the manifest pins its length and SHA-256, so the delivery engine
-can check each piece from each source (HTTP or peer) on receipt (DESIGN.md §4). The format is
-documented in docs/catalog.md; parsing is bounded because a piece map arrives from the network.
+can check each piece from each source (HTTP or peer) on receipt (docs/architecture.md, "The flow").
+The format is documented in docs/catalog.md; parsing is bounded because a piece map arrives from the
+network.
 """
 
 from __future__ import annotations

@@ -3,11 +3,12 @@
 Layout (docs/catalog.md): ``repo/metadata/`` holds ``N.root.json`` (plus ``root.json``, the
 newest), ``N.<role>.json`` for snapshot and every targets role, and ``timestamp.json``.
 
-Atomicity invariant (DESIGN.md §3): versioned files are immutable once referenced, and the only
-file ever replaced in place is ``timestamp.json``. A commit writes and fsyncs every new versioned
-file first and replaces ``timestamp.json`` last, so a reader at any moment sees the old complete
-catalog or the new one, and kill -9 at any point leaves the old catalog valid (at worst with
-unreferenced files that the next commit overwrites). Writers are serialized by ``publish.lock``.
+Atomicity invariant (docs/architecture.md, "Scale principles"): versioned files are immutable once
+referenced, and the only file ever replaced in place is ``timestamp.json``. A commit writes and
+fsyncs every new versioned file first and replaces ``timestamp.json`` last, so a reader at any
+moment sees the old complete catalog or the new one, and kill -9 at any point leaves the old catalog
+valid (at worst with unreferenced files that the next commit overwrites). Writers are serialized by
+``publish.lock``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The update manifest: schema, TOML authoring, validation (pure; DESIGN.md §1, §2).
+"""The update manifest: schema, TOML authoring, validation (pure; docs/architecture.md).
 
 A manifest is the signed description of one update revision. Three forms, one set of rules:
 

@@ -1,8 +1,8 @@
 """The signed JSON form of a manifest: what the publisher signs and what a device parses.
 
 ``manifest_to_dict`` gives a plain dict of JSON types (str, int, bool, None, list, dict);
-``manifest_from_dict`` reads such a dict back from *untrusted* input (DESIGN.md §2: signed
-metadata is still parsed defensively) and fully validates it with the rules of
+``manifest_from_dict`` reads such a dict back from *untrusted* input (docs/architecture.md, "Trust
+model": signed metadata is still parsed defensively) and fully validates it with the rules of
 ``tidings.manifest._parse``. The form is documented in docs/manifest.md.
 
 Invariants: ``manifest_from_dict(manifest_to_dict(m), source=...) == m`` for every valid

@@ -1,4 +1,4 @@
-"""The update manifest as typed values: one update revision (DESIGN.md §1, §2, §6).
+"""The update manifest as typed values: one update revision (docs/architecture.md).
 
 This module owns the *shape* of a manifest and the ``Version`` type. It holds data only: the
 rules that decide whether a manifest is valid (bounds, formats, kind consistency) live in
@@ -267,7 +267,7 @@ class PayloadFile:
 
 @dataclass(frozen=True, slots=True)
 class UpdateManifest:
-    """The signed description of one update revision (DESIGN.md §6: "manifest").
+    """The signed description of one update revision (docs/architecture.md, "Names").
 
     ``id`` is a canonical lowercase UUID; ``supersedes``, ``prerequisites`` and ``bundle`` hold
     other updates' ids. ``payloads`` is empty in an authored manifest until the publisher
@@ -297,5 +297,5 @@ class UpdateManifest:
 
     @property
     def identity(self) -> tuple[str, int]:
-        """``(id, revision)``: what names this revision everywhere (DESIGN.md §6)."""
+        """``(id, revision)``: what names this revision (docs/architecture.md, "Names")."""
         return (self.id, self.revision)

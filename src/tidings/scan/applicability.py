@@ -86,9 +86,11 @@ class Evaluated:
 
     @property
     def category_ids(self) -> frozenset[str]:
-        """Lower-cased categories, products and the kind: what ``CategoryIDs`` matches."""
+        """Lower-cased categories, products, classification and kind: what ``CategoryIDs``
+        matches (as in WUA, where a classification such as Security Updates is a category)."""
         m = self.manifest
-        return frozenset(c.lower() for c in (*m.categories, *m.products, m.kind.value))
+        ids = (*m.categories, *m.products, m.classification.value, m.kind.value)
+        return frozenset(c.lower() for c in ids)
 
     @property
     def is_hidden(self) -> bool:

@@ -1,11 +1,11 @@
 """The search-criteria grammar of ``IUpdateSearcher.Search``, parsed and evaluated (pure).
 
 A criteria string such as ``IsInstalled=0 and Type='Software'`` selects updates the way
-Windows Update Agent's searcher does (DESIGN.md §5). This module owns the grammar: a
-hand-written tokenizer and recursive-descent parser, the tree they produce (a disjunction of
-conjunctions, ``Criteria``), its canonical serialization, and the matcher that evaluates the
-tree against the fields of one update (``SearchFields``). The grammar is described for users
-in docs/search.md.
+Windows Update Agent's searcher does (docs/architecture.md, "The flow"). This module owns the
+grammar: a hand-written tokenizer and recursive-descent parser, the tree they produce (a disjunction
+of conjunctions, ``Criteria``), its canonical serialization, and the matcher that evaluates the tree
+against the fields of one update (``SearchFields``). The grammar is described for users in
+docs/search.md.
 
 Invariants: ``parse_criteria`` never raises anything but ``CriteriaError``, whose message is
 one line naming the 0-based position, what was expected and what was found; input is bounded

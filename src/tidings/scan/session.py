@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -282,12 +283,13 @@ class UpdateSession:
 
     def __init__(
         self,
-        state_dir: Path,
+        state_dir: str | os.PathLike[str],
         *,
         clock: Clock | None = None,
         fetcher_config: FetcherConfig | None = None,
         inventory: Inventory | None = None,
     ) -> None:
+        state_dir = Path(state_dir)
         self.state = AgentState.load(state_dir)
         self.clock = clock or SystemClock()
         self.fetcher_config = fetcher_config

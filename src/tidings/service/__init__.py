@@ -1,4 +1,5 @@
-"""The update service (DESIGN.md §1.2): serves the signed catalog and content over HTTPS.
+"""The update service (docs/architecture.md, "The flow"): serves the signed catalog and content over
+HTTPS.
 
 Modules: ``tls`` (the service CA and certificates), ``config`` (``ServiceConfig``), ``names``
 and ``health`` (pure decisions), ``resign`` (the re-signing schedule), ``app`` (the ASGI

@@ -1,6 +1,7 @@
 """The update service's ASGI application: signed metadata, content with byte ranges, health.
 
-Routes (GET and HEAD only, enrollment aside; DESIGN.md §3: metadata and content are static):
+Routes (GET and HEAD only, enrollment aside; docs/architecture.md, "Scale principles": metadata and
+content are static):
 
 - ``/metadata/{name}``   ``repo/metadata/<name>``, JSON (its stored ``.gz`` copy to clients
   that accept gzip); unversioned names ``no-cache``, versioned ``N.<role>.json`` immutable.

@@ -22,7 +22,8 @@ class ServiceConfig:
         port: HTTPS port; 0 picks a free port (tests, demos).
         plain_http_port: Port serving only content (``/targets``, ``/health``) over plain
             HTTP, for devices and caches that fetch payloads without TLS (integrity comes from
-            signed hashes, DESIGN.md §2). ``None`` disables it; 0 picks a free port.
+            signed hashes, docs/architecture.md, "Trust model"). ``None`` disables it; 0 picks a
+            free port.
         certfile: PEM certificate chain to present instead of ``DATA_DIR/tls/server.pem``.
         keyfile: Private key for ``certfile``; given together with it.
         resign_interval_s: Seconds between calls of the re-signing hook (timestamp/snapshot).

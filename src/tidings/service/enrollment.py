@@ -1,4 +1,5 @@
-"""Device enrollment (DESIGN.md §2): a token and a CSR in, a device certificate and trust out.
+"""Device enrollment (docs/architecture.md, "Trust model"): a token and a CSR in, a device
+certificate and trust out.
 
 Routes, on the HTTPS app only:
 

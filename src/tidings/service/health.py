@@ -1,7 +1,8 @@
 """The service's health verdict, from the bytes of ``timestamp.json`` and the time. Pure.
 
-The timestamp role is the one that expires first (DESIGN.md §2); if it is missing, unreadable
-or expired, devices cannot update, so the service reports itself unhealthy (HTTP 503).
+The timestamp role is the one that expires first (docs/architecture.md, "Trust model"); if it is
+missing, unreadable or expired, devices cannot update, so the service reports itself unhealthy
+(HTTP 503).
 """
 
 from __future__ import annotations

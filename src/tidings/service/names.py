@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# TUF consistent snapshots (DESIGN.md §3): "N.<role>.json" is immutable once written;
-# "timestamp.json" and an unversioned "root.json" change in place.
+# TUF consistent snapshots (docs/architecture.md, "Scale principles"): "N.<role>.json" is immutable
+# once written; "timestamp.json" and an unversioned "root.json" change in place.
 _METADATA_NAME = re.compile(
     r"(?:(?P<version>[0-9]{1,20})\.)?(?P<role>[a-z0-9][a-z0-9._-]{0,190})\.json"
 )

@@ -1,4 +1,5 @@
-"""The service's dynamic state (DESIGN.md §3): enrollment tokens and enrolled devices.
+"""The service's dynamic state (docs/architecture.md, "Scale principles"): enrollment tokens and
+enrolled devices.
 
 A small repository over SQLAlchemy Core, so the embedded SQLite default
 (``sqlite:///DATA_DIR/service.db``) and PostgreSQL for replicas differ only by URL.

@@ -2,12 +2,13 @@
 
 Owns ``DATA_DIR/tls/`` (``ca.pem``, ``ca.key``, ``server.pem``, ``server.key``). Invariants:
 
-- Every key is ECDSA P-256 and every signature SHA-256 (DESIGN.md §2: one small, modern suite).
+- Every key is ECDSA P-256 and every signature SHA-256 (docs/architecture.md, "Trust model": one
+  small, modern suite).
 - Private keys are written atomically with mode 0600 (``fsutil.atomic_write``); a key is written
   before its certificate, so a certificate on disk always has its key beside it.
-- ``server.pem`` holds the leaf followed by the CA certificate: the server presents the whole
-  chain, so a client that pins the CA's SPKI (enrollment, DESIGN.md §2) can match the pin
-  against what it is shown, while a client that only trusts ``ca.pem`` needs nothing more.
+- ``server.pem`` holds the leaf followed by the CA certificate: the server presents the whole chain,
+  so a client that pins the CA's SPKI (enrollment, docs/architecture.md, "Trust model") can match
+  the pin against what it is shown, while a client that only trusts ``ca.pem`` needs nothing more.
 - Device certificates take only the public key from a CSR: subject and extensions are decided
   here, never copied from the request (the request is untrusted input).
 """
@@ -149,7 +150,7 @@ def issue_certificate_from_csr(
         clock: Source of the validity start.
         valid_days: Validity period in days.
         client: True for a device certificate (clientAuth and serverAuth, for mutual TLS
-            between peers, DESIGN.md §4); False for serverAuth only.
+            between peers, docs/architecture.md, "Trust model"); False for serverAuth only.
 
     Returns:
         The certificate, PEM.

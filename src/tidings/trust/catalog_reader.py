@@ -6,12 +6,12 @@ device's inventory selects (docs/catalog.md) and, from each, the index documents
 device's own keys (catalog/keyindex.py): python-tuf downloads each as a target, checking the
 length and SHA-256 the verified bin signs, and keeps it on disk.
 
-Incremental scans (DESIGN.md §3): python-tuf keeps verified metadata on disk and downloads a
-role only when the snapshot names a new version, and a document only when its hash is new.
-Within one process the reader also keeps every bin it verified, keyed by the bin's SHA-256
-*as pinned by the verified snapshot* and by its delegator's SHA-256, and every document it
-parsed, by its SHA-256, so unchanged ones are neither re-verified nor re-parsed: the
-snapshot's signature still vouches for every byte.
+Incremental scans (docs/architecture.md, "Scale principles"): python-tuf keeps verified metadata on
+disk and downloads a role only when the snapshot names a new version, and a document only when its
+hash is new. Within one process the reader also keeps every bin it verified, keyed by the bin's
+SHA-256 *as pinned by the verified snapshot* and by its delegator's SHA-256, and every document it
+parsed, by its SHA-256, so unchanged ones are neither re-verified nor re-parsed: the snapshot's
+signature still vouches for every byte.
 """
 
 from __future__ import annotations
@@ -343,8 +343,8 @@ def _in_family(payload_dir: str, bin_: Bin) -> bool:
 def _foreign_hardware(manifest: UpdateManifest, bin_: Bin) -> str | None:
     """A hardware ID of ``manifest`` outside its vendor bin's namespace, if any.
 
-    A vendor's key may only sign drivers for its own hardware (DESIGN.md §2); paths alone
-    cannot say that, since the IDs live inside the manifest.
+    A vendor's key may only sign drivers for its own hardware (docs/architecture.md, "Trust model");
+    paths alone cannot say that, since the IDs live inside the manifest.
     """
     rule = manifest.applicability.driver
     if rule is None or not bin_.family.startswith(VENDOR_PREFIX):
@@ -358,7 +358,7 @@ def _foreign_hardware(manifest: UpdateManifest, bin_: Bin) -> str | None:
 
 @contextlib.contextmanager
 def translated_errors() -> Iterator[None]:
-    """Map python-tuf's exceptions to our tree at this edge (STYLE.md, "Errors").
+    """Map python-tuf's exceptions to ours at this edge (docs/architecture.md, "The error tree").
 
     A download that failed is a transport error (retry later); anything the TUF workflow
     rejects, including a response longer than its signed length, is an integrity error.

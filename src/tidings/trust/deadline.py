@@ -3,7 +3,8 @@
 httpx's timeouts apply to each network operation, so a server that trickles its response
 headers one byte at a time (each within the read timeout) would hold a client for days. This
 wraps httpcore's network backend so every connect, TLS handshake, read and write gets at most
-the time left before the current request's deadline (DESIGN.md §2, slow retrieval).
+the time left before the current request's deadline (docs/architecture.md, "Trust model": slow
+retrieval).
 """
 
 from __future__ import annotations

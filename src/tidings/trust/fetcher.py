@@ -1,8 +1,8 @@
 """A python-tuf fetcher on httpx: our CA only, a total deadline, a minimum rate, size caps.
 
-DESIGN.md §2: python-tuf's built-in fetcher has no total deadline (slow retrieval) and no
-pinning, so every Tidings client downloads through this one. Errors are translated at this
-edge into python-tuf's download errors (which the Updater expects) chained to ours.
+docs/architecture.md, "Trust model": python-tuf's built-in fetcher has no total deadline (slow
+retrieval) and no pinning, so every Tidings client downloads through this one. Errors are translated
+at this edge into python-tuf's download errors (which the Updater expects) chained to ours.
 """
 
 from __future__ import annotations
