@@ -64,6 +64,8 @@ CA_PATH = "/v1/ca.pem"
 ENROLL_PATH = "/v1/enroll"
 MAX_CA_BYTES = 65_536  # bytes
 MAX_REPLY_BYTES = 2 * 1_048_576  # bytes: a root of up to 1 MiB plus two certificates
+MAX_TOKEN_FILE_BYTES = 4096  # bytes; a token is 47 characters
+TOKEN_ENV = "TIDINGS_ENROLL_TOKEN"  # noqa: S105 - the variable's name, not a secret
 PLACEHOLDER_CN = "tidings-enrolling-device"  # the service replaces it with the device id
 USER_AGENT = "tidings/0.1"
 
@@ -144,6 +146,46 @@ def enroll(
     return identity
 
 
+def enrollment_token(
+    *, option: str | None, token_file: Path | None, environment: str | None
+) -> str:
+    """The token from exactly one of ``--token``, ``--token-file`` and ``TIDINGS_ENROLL_TOKEN``.
+
+    ``--token`` is readable by every local user in the process list; the file and the
+    environment variable are not. An empty environment variable counts as unset.
+
+    Args:
+        option: The value of ``--token``, if given.
+        token_file: The path given with ``--token-file``, if any.
+        environment: The value of ``TIDINGS_ENROLL_TOKEN``, if set.
+
+    Raises:
+        EnrollmentError: None or several sources given; the file is missing, unreadable,
+            larger than ``MAX_TOKEN_FILE_BYTES`` or holds only whitespace.
+    """
+    given = [
+        name
+        for name, value in (
+            ("--token", option),
+            ("--token-file", token_file),
+            (TOKEN_ENV, environment or None),
+        )
+        if value is not None
+    ]
+    if len(given) != 1:
+        problem = "no enrollment token" if not given else "more than one token: " + ", ".join(given)
+        raise EnrollmentError(f"{problem}; give exactly one of --token-file, {TOKEN_ENV}, --token")
+    if option is not None:
+        token = option.strip()
+    elif token_file is not None:
+        token = _read_token_file(token_file)
+    else:
+        token = (environment or "").strip()
+    if not token:
+        raise EnrollmentError(f"the enrollment token from {given[0]} is empty")
+    return token
+
+
 def verify_enrollment_reply(
     body: bytes, *, ca_pem: bytes, device_key: ec.EllipticCurvePrivateKey, clock: Clock
 ) -> VerifiedReply:
@@ -219,6 +261,26 @@ def write_state_dir(state_dir: Path, files: dict[Path, tuple[bytes, int]]) -> No
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     fsync_dir(parent)
+
+
+def _read_token_file(path: Path) -> str:
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_TOKEN_FILE_BYTES + 1)
+    except OSError as e:
+        raise EnrollmentError(f"cannot read the token file {path}: {e.strerror or e}") from e
+    if len(data) > MAX_TOKEN_FILE_BYTES:
+        raise EnrollmentError(
+            f"the token file {path} is larger than {MAX_TOKEN_FILE_BYTES} bytes: "
+            "it should hold only the token"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise EnrollmentError(f"the token file {path} is not text") from e
+    if not text.strip():
+        raise EnrollmentError(f"the token file {path} is empty")
+    return text.strip()
 
 
 def _check_server_url(server: str) -> str:
