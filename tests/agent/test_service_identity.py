@@ -8,7 +8,9 @@ service app behind the impostor's certificate.
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import ssl
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from tidings.service.config import ServiceConfig
 from tidings.service.server import running_server
 from tidings.service.state import IssuedCertificate, ServiceState
 from tidings.service.tls import ca_pin, issue_certificate_from_csr, issue_server_certificate
+from tidings.trust.service_tls import service_tls_context
 
 
 def _fake_issue(_group: str) -> IssuedCertificate:
@@ -149,3 +152,28 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("impostor", [None, *IMPOSTORS])
+def test_asyncio_clients_get_the_same_role_check(
+    data_dir: Path, clock: FixedClock, tmp_path: Path, impostor: str | None
+) -> None:
+    """Non-blocking TLS (asyncio, for peers and the local API later) checks the role too."""
+    config = ServiceConfig(port=0, shutdown_grace_s=2)
+    if impostor is not None:
+        cert, key = impostor_files(data_dir / "tls", tmp_path / "attacker", impostor, clock=clock)
+        config = ServiceConfig(port=0, shutdown_grace_s=2, certfile=cert, keyfile=key)
+    context = service_tls_context((data_dir / "tls/ca.pem").read_bytes())
+
+    async def handshake(host: str, port: int) -> None:
+        _, writer = await asyncio.open_connection(host, port, ssl=context)
+        writer.close()
+        await writer.wait_closed()
+
+    with running_server(data_dir, config) as endpoints:
+        host, port = endpoints.base_url.removeprefix("https://").rsplit(":", 1)
+        if impostor is None:
+            asyncio.run(handshake(host, int(port)))
+        else:
+            with pytest.raises(ssl.SSLCertVerificationError):
+                asyncio.run(handshake(host, int(port)))
