@@ -9,7 +9,9 @@ Everything a user can cause by bad input is a ``UsageError`` with one clear line
     TidingsError
     ├── IntegrityError            bad signature, hash mismatch, rollback, expiry: a security event
     │   ├── HashMismatchError     bytes do not match their signed length or hash
-    │   └── RollbackError         a version older than one already trusted
+    │   ├── RollbackError         a version older than one already trusted
+    │   ├── UntrustedServerError  the server is not the update service the device pinned
+    │   └── UntrustedDeviceError  a device certificate is revoked, unknown or not as issued
     ├── TransportError            timeouts, refused connections, HTTP errors: retry with backoff
     │   └── DeadlineError         a download exceeded its total deadline or fell below min rate
     └── UsageError                bad input from a user or publisher; the message says what to fix
@@ -39,6 +41,31 @@ class HashMismatchError(IntegrityError):
 
 class RollbackError(IntegrityError):
     """Metadata older than what is already trusted was offered."""
+
+
+UNTRUSTED_SERVER = (
+    "the server's certificate is not signed by the pinned CA (or is not the update service's): "
+    "verify the pin out of band with the service's administrator, never from the server itself"
+)
+
+
+class UntrustedServerError(IntegrityError):
+    """The server could not prove it is the update service the device pinned.
+
+    One security event wherever it happens (enrollment, catalog sync, the conformance client):
+    its certificate does not chain to the pinned CA, its CA does not match the pin, the name
+    dialed is not in it, or it is a certificate of another role (a device's). The message is
+    always ``UNTRUSTED_SERVER``, after the URL and followed by the detail.
+    """
+
+    def __init__(self, url: str, detail: str) -> None:
+        self.url = url
+        self.detail = detail
+        super().__init__(f"{url}: {UNTRUSTED_SERVER} ({detail})")
+
+
+class UntrustedDeviceError(IntegrityError):
+    """A device certificate is revoked, unknown to the service or not the one issued."""
 
 
 class TransportError(TidingsError):

@@ -23,8 +23,15 @@ from tidings.trust.fetcher import pinned_ssl_context
 TIDINGS = [sys.executable, "-m", "tidings.cli.main"]
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*TIDINGS, *args], capture_output=True, text=True, timeout=120)
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k != "TIDINGS_ENROLL_TOKEN"}
+    return subprocess.run(
+        [*TIDINGS, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**environment, **(env or {})},
+    )
 
 
 def free_port() -> int:
@@ -85,7 +92,19 @@ def test_token_then_enroll_as_an_administrator_and_a_device_would(
     data, url, pin = served
     token = new_token(data, "--expires", "30m")
     device = tmp_path / "device"
-    enrolled = run("agent", "enroll", str(device), "--server", url, "--pin", pin, "--token", token)
+    token_file = tmp_path / "token"
+    token_file.write_text(token + "\n")  # as copied from the administrator: not in argv
+    enrolled = run(
+        "agent",
+        "enroll",
+        str(device),
+        "--server",
+        url,
+        "--pin",
+        pin,
+        "--token-file",
+        str(token_file),
+    )
     assert enrolled.returncode == 0, enrolled.stderr
     first = enrolled.stdout.splitlines()[0]
     match = re.fullmatch(r"enrolled device ([0-9a-f-]{36}) in group lab", first)
@@ -98,8 +117,9 @@ def test_token_then_enroll_as_an_administrator_and_a_device_would(
     assert json.loads((device / "device.json").read_text())["server"] == url
 
     again = run(
-        "agent", "enroll", str(tmp_path / "d2"), "--server", url, "--pin", pin, "--token", token
-    )
+        "agent", "enroll", str(tmp_path / "d2"), "--server", url, "--pin", pin,
+        env={"TIDINGS_ENROLL_TOKEN": token},
+    )  # fmt: skip
     assert again.returncode == 1
     assert again.stderr.strip() == "error: enrollment refused: token used up"
     assert not (tmp_path / "d2").exists()
@@ -127,9 +147,11 @@ def test_wrong_pin_and_unreachable_server_are_one_line_errors(
     wrong = "sha256/" + "B" * 43 + "="
     device = tmp_path / "device"
     result = run("agent", "enroll", str(device), "--server", url, "--pin", wrong, "--token", token)
-    assert result.returncode == 1
+    assert result.returncode == 3  # a security event: the server is not the one pinned
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
-    assert result.stderr.startswith("error: the server's CA does not match --pin (it has sha256/")
+    assert result.stderr.startswith(f"error: {url}: the server's certificate is not signed by")
+    assert "verify the pin out of band" in result.stderr
+    assert "sha256/" not in result.stderr  # the server's pin is not offered for copying
     assert not device.exists()
 
     closed = f"https://127.0.0.1:{free_port()}"

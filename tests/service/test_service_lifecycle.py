@@ -91,9 +91,10 @@ def test_hung_resign_does_not_block_shutdown(data_dir: Path) -> None:
     assert finished.wait(WAIT_S)
 
 
-def test_missing_server_certificate_tells_to_run_init(tmp_path: Path) -> None:
+def test_missing_server_certificate_tells_to_renew_it(tmp_path: Path) -> None:
+    # Not `server init`: it refuses the existing data directory.
     with (
-        pytest.raises(ConfigError, match="tidings server init"),
+        pytest.raises(ConfigError, match="tidings server cert renew"),
         running_server(tmp_path, ServiceConfig(port=0)),
     ):
         pass

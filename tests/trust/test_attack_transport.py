@@ -21,7 +21,7 @@ from repo_simulator import RepositorySimulator
 
 from tidings.catalog.publisher import PublishResult
 from tidings.clock import FixedClock
-from tidings.errors import DeadlineError, IntegrityError, TransportError
+from tidings.errors import DeadlineError, IntegrityError, TransportError, UntrustedServerError
 from tidings.service.config import ServiceConfig
 from tidings.service.server import running_server
 from tidings.service.tls import SERVER_CERT, SERVER_KEY, ca_pin, create_ca, issue_server_certificate
@@ -133,10 +133,10 @@ def test_service_certificate_from_another_ca_is_refused_and_last_good_stays_trus
     good = sync_from(ServiceConfig(port=0))
     before = device.files()
     mitm = ServiceConfig(port=0, certfile=other_ca / SERVER_CERT, keyfile=other_ca / SERVER_KEY)
-    with pytest.raises(TransportError) as info:
+    with pytest.raises(UntrustedServerError, match="not signed by the pinned CA") as info:
         sync_from(mitm)
-    # Not a deadline: the TLS handshake itself failed certificate verification.
-    assert not isinstance(info.value, DeadlineError)
+    # A security event, not a network hiccup: the TLS handshake failed certificate verification.
+    assert not isinstance(info.value, TransportError)
     assert any(isinstance(e, ssl.SSLCertVerificationError) for e in causes(info.value))
     assert device.files() == before
 

@@ -5,8 +5,12 @@ the service CA, and a token. The steps:
 
 1. Fetch ``/v1/ca.pem`` over TLS *without* verification: nothing is trusted yet, the pin is
    the trust anchor. The certificate must be a CA and its SPKI pin must equal ``pin``.
-2. From then on, every connection verifies the server against that CA only: a server that
-   copied the public CA certificate but holds no certificate issued by it fails here.
+2. From then on, every connection verifies the server against that CA only, and accepts only
+   the update service's own certificate (``trust/service_tls.py``): a server that copied the
+   public CA certificate but holds no certificate issued by it fails here, and so does an
+   enrolled device posing as the service with its device certificate, before the token is
+   sent. Every such failure, and a CA that does not match the pin, is one
+   ``UntrustedServerError``.
 3. Generate an ECDSA P-256 key, send a CSR and the token to ``POST /v1/enroll``.
 4. Verify the reply (``verify_enrollment_reply``, pure): the certificate is issued by the
    pinned CA for our key and names the device; the TUF root is signed by its own keys.
@@ -44,18 +48,27 @@ from tuf.api.serialization.json import JSONSerializer
 from tidings.agent import state as layout
 from tidings.agent.state import DeviceIdentity
 from tidings.clock import Clock
-from tidings.errors import ConfigError, EnrollmentError, IntegrityError, TransportError
+from tidings.errors import (
+    ConfigError,
+    EnrollmentError,
+    IntegrityError,
+    TransportError,
+    UntrustedServerError,
+)
 from tidings.fsutil import fsync_dir
 from tidings.service.tls import spki_pin
+from tidings.trust.service_tls import service_tls_context, untrusted_server_detail
+from tidings.wire.identity import DEVICE_ID
 
 CA_PATH = "/v1/ca.pem"
 ENROLL_PATH = "/v1/enroll"
 MAX_CA_BYTES = 65_536  # bytes
 MAX_REPLY_BYTES = 2 * 1_048_576  # bytes: a root of up to 1 MiB plus two certificates
+MAX_TOKEN_FILE_BYTES = 4096  # bytes; a token is 47 characters
+TOKEN_ENV = "TIDINGS_ENROLL_TOKEN"  # noqa: S105 - the variable's name, not a secret
 PLACEHOLDER_CN = "tidings-enrolling-device"  # the service replaces it with the device id
 USER_AGENT = "tidings/0.1"
 
-_DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _GROUP = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # as the service validates groups
 _KEY_MODE = 0o600
 _FILE_MODE = 0o644
@@ -96,9 +109,10 @@ def enroll(
         The identity written to ``state_dir/device.json``.
 
     Raises:
-        EnrollmentError: Bad arguments, ``state_dir`` not empty, the CA does not match the
-            pin, the server's certificate is not from the pinned CA, the token is refused,
-            or the reply is malformed.
+        EnrollmentError: Bad arguments, ``state_dir`` not empty, the token is refused, or
+            the reply is malformed.
+        UntrustedServerError: The server's CA does not match the pin, or its certificate is
+            not from the pinned CA or not the update service's (a device's, say).
         IntegrityError: The reply does not verify (certificate or root signatures).
         TransportError: The server cannot be reached or failed.
     """
@@ -107,8 +121,7 @@ def enroll(
     _check_state_dir_free(state_dir)
     timeout = httpx.Timeout(timeout_s)
     ca_pem = _fetch_pinned_ca(base, pin, timeout)
-    pinned = ssl.create_default_context(cadata=ca_pem.decode("ascii"))
-    pinned.minimum_version = ssl.TLSVersion.TLSv1_2
+    pinned = service_tls_context(ca_pem)
     key = ec.generate_private_key(ec.SECP256R1())
     request = {"token": token, "csr": _csr_pem(key).decode("ascii")}
     if hostname:
@@ -133,6 +146,46 @@ def enroll(
     return identity
 
 
+def enrollment_token(
+    *, option: str | None, token_file: Path | None, environment: str | None
+) -> str:
+    """The token from exactly one of ``--token``, ``--token-file`` and ``TIDINGS_ENROLL_TOKEN``.
+
+    ``--token`` is readable by every local user in the process list; the file and the
+    environment variable are not. An empty environment variable counts as unset.
+
+    Args:
+        option: The value of ``--token``, if given.
+        token_file: The path given with ``--token-file``, if any.
+        environment: The value of ``TIDINGS_ENROLL_TOKEN``, if set.
+
+    Raises:
+        EnrollmentError: None or several sources given; the file is missing, unreadable,
+            larger than ``MAX_TOKEN_FILE_BYTES`` or holds only whitespace.
+    """
+    given = [
+        name
+        for name, value in (
+            ("--token", option),
+            ("--token-file", token_file),
+            (TOKEN_ENV, environment or None),
+        )
+        if value is not None
+    ]
+    if len(given) != 1:
+        problem = "no enrollment token" if not given else "more than one token: " + ", ".join(given)
+        raise EnrollmentError(f"{problem}; give exactly one of --token-file, {TOKEN_ENV}, --token")
+    if option is not None:
+        token = option.strip()
+    elif token_file is not None:
+        token = _read_token_file(token_file)
+    else:
+        token = (environment or "").strip()
+    if not token:
+        raise EnrollmentError(f"the enrollment token from {given[0]} is empty")
+    return token
+
+
 def verify_enrollment_reply(
     body: bytes, *, ca_pem: bytes, device_key: ec.EllipticCurvePrivateKey, clock: Clock
 ) -> VerifiedReply:
@@ -147,7 +200,7 @@ def verify_enrollment_reply(
     reply = _json_object(body)
     device_id, group_id = reply.get("device_id"), reply.get("group_id")
     cert_text, ca_text, root = reply.get("certificate"), reply.get("ca"), reply.get("root")
-    if not isinstance(device_id, str) or not _DEVICE_ID.fullmatch(device_id):
+    if not isinstance(device_id, str) or not DEVICE_ID.fullmatch(device_id):
         raise EnrollmentError("the server's reply has no valid device_id")
     if not isinstance(group_id, str) or not _GROUP.fullmatch(group_id):
         raise EnrollmentError("the server's reply has no valid group_id")
@@ -210,6 +263,26 @@ def write_state_dir(state_dir: Path, files: dict[Path, tuple[bytes, int]]) -> No
     fsync_dir(parent)
 
 
+def _read_token_file(path: Path) -> str:
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_TOKEN_FILE_BYTES + 1)
+    except OSError as e:
+        raise EnrollmentError(f"cannot read the token file {path}: {e.strerror or e}") from e
+    if len(data) > MAX_TOKEN_FILE_BYTES:
+        raise EnrollmentError(
+            f"the token file {path} is larger than {MAX_TOKEN_FILE_BYTES} bytes: "
+            "it should hold only the token"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise EnrollmentError(f"the token file {path} is not text") from e
+    if not text.strip():
+        raise EnrollmentError(f"the token file {path} is empty")
+    return text.strip()
+
+
 def _check_server_url(server: str) -> str:
     try:
         url = httpx.URL(server)
@@ -252,7 +325,8 @@ def _fetch_pinned_ca(base: str, pin: str, timeout: httpx.Timeout) -> bytes:
     ca = _single_certificate(data, "CA certificate at " + url)
     actual = _pin_of(data)
     if not hmac.compare_digest(actual.encode("ascii"), pin.encode("ascii", "replace")):
-        raise EnrollmentError(f"the server's CA does not match --pin (it has {actual})")
+        # Never show the server's pin: it is exactly what a man in the middle wants copied.
+        raise UntrustedServerError(base, "its CA is not the one --pin names")
     if not _basic_constraints_ca(ca):
         raise EnrollmentError(f"the certificate at {url} is not a CA certificate")
     return ca.public_bytes(serialization.Encoding.PEM)
@@ -292,10 +366,9 @@ def _request(
                     raise EnrollmentError(f"{url}: reply larger than {limit} bytes")
             return response.status_code, bytes(body)
     except httpx.HTTPError as e:
-        if _caused_by(e, ssl.SSLCertVerificationError):
-            raise EnrollmentError(
-                f"{url}: the server's certificate is not issued by the pinned CA ({_line(e)})"
-            ) from e
+        detail = untrusted_server_detail(e)
+        if detail is not None:
+            raise UntrustedServerError(url, detail) from e
         raise TransportError(f"cannot reach {url}: {_line(e)}") from e
 
 
@@ -358,17 +431,6 @@ def _error_message(body: bytes) -> str:
         if isinstance(error, str) and error:
             return " ".join(error.split())[:200]
     return "no reason given"
-
-
-def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
-    seen: BaseException | None = error
-    for _ in range(10):  # bounded: cause chains are short
-        if seen is None:
-            return False
-        if isinstance(seen, kind):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 def _line(error: BaseException) -> str:

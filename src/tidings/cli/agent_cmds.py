@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from tidings.agent.enroll import TOKEN_ENV, enrollment_token
 from tidings.agent.enroll import enroll as enroll_device
 from tidings.cli.app import app, one_line_errors, out
 from tidings.clock import SystemClock
@@ -22,15 +24,32 @@ def enroll(
     state_dir: Annotated[Path, typer.Argument(help="The agent's state directory (new or empty).")],
     server: Annotated[str, typer.Option(help="The update service, https://host:port.")],
     pin: Annotated[str, typer.Option(help="The CA pin from `tidings server init` (sha256/...).")],
-    token: Annotated[str, typer.Option(help="A token from `tidings server token`.")],
+    token_file: Annotated[
+        Path | None,
+        typer.Option(help="A file holding the token from `tidings server token`."),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            help=f"The token itself (visible to local users in the process list: prefer "
+            f"--token-file or {TOKEN_ENV})."
+        ),
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to connect and per read.")] = 30.0,
 ) -> None:
-    """Enroll this device: check the pin, get a device certificate, store the trust root."""
+    """Enroll this device: check the pin, get a device certificate, store the trust root.
+
+    The token comes from exactly one of --token-file, the TIDINGS_ENROLL_TOKEN environment
+    variable or --token.
+    """
+    secret = enrollment_token(
+        option=token, token_file=token_file, environment=os.environ.get(TOKEN_ENV)
+    )
     identity = enroll_device(
         state_dir,
         server=server,
         pin=pin,
-        token=token,
+        token=secret,
         clock=SystemClock(),
         hostname=socket.gethostname()[:253] or None,
         timeout_s=timeout,

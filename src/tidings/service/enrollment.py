@@ -143,7 +143,6 @@ class _Enroller:
                 common_name=device_id,
                 clock=self._clock,
                 valid_days=DEVICE_CERT_DAYS,
-                client=True,
             )
             issued.append(pem)
             return _describe(pem)

@@ -131,7 +131,7 @@ class _ServerGroup:
         for path in (certfile, keyfile):
             if not path.is_file():
                 raise ConfigError(
-                    f"TLS file {path} not found: run `tidings server init {data_dir}` first"
+                    f"TLS file {path} not found: run `tidings server cert renew {data_dir}`"
                 )
         self._servers: list[tuple[_Server, socket.socket]] = []
         try:

@@ -12,6 +12,14 @@ Invariants:
 - Spending the token, issuing the certificate and recording the device are one transaction:
   if issuance fails, the token is not spent and no device is recorded.
 - Times are timezone-aware UTC, taken from the injected ``Clock``.
+- A token's id (``token_id``) is the first 16 hex digits of its stored hash: stable, shown
+  and typed by administrators, and useless for enrolling (the token is 256 random bits).
+- Revoking a token is setting ``revoked`` (redemption checks it in its conditional update);
+  revoking a device is a row in ``device_revocations`` with its time, which
+  ``check_device_certificate`` consults for everything that authenticates devices.
+- Schema changes are additive, new tables only, which ``ServiceState.open`` creates in a
+  database made by an earlier version (``create_all`` skips existing tables); a change to
+  an existing table would need a migration step in ``open``.
 """
 
 from __future__ import annotations
@@ -23,7 +31,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import (
     Boolean,
     Column,
@@ -32,6 +43,7 @@ from sqlalchemy import (
     Engine,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     create_engine,
@@ -41,13 +53,16 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError as DuplicateRowError
 from sqlalchemy.exc import SQLAlchemyError
 
 from tidings.clock import Clock
-from tidings.errors import ConfigError, EnrollmentError
+from tidings.errors import ConfigError, EnrollmentError, UntrustedDeviceError
+from tidings.wire.identity import RoleError, device_id_of
 
 TOKEN_PREFIX = "tdt_"  # noqa: S105 - a recognizable prefix, not a secret
 MAX_TOKEN_CHARS = 128  # characters; ours are 47
+TOKEN_ID_CHARS = 16  # hex digits of the token's hash that name it
 MAX_TOKEN_LIFETIME = timedelta(days=365)
 MAX_HOSTNAME_CHARS = 253  # characters, a DNS name
 SQLITE_BUSY_TIMEOUT_S = 30.0  # seconds a writer waits for another one (concurrent enrollments)
@@ -61,6 +76,7 @@ REFUSED_USED_UP = "token used up"
 REFUSED_REVOKED = "token revoked"
 
 _GROUP = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_TOKEN_ID = re.compile(rf"[0-9a-f]{{{TOKEN_ID_CHARS},64}}")
 _LIFETIME = re.compile(r"([1-9][0-9]{0,6})([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}  # seconds
 
@@ -86,6 +102,12 @@ devices = Table(
     Column("cert_sha256", String(64), nullable=False),  # hex, of the DER certificate
     Column("enrolled_at", DateTime(timezone=True), nullable=False),
 )
+device_revocations = Table(  # added after the first release: a new table, no migration
+    "device_revocations",
+    _metadata,
+    Column("device_id", String(64), primary_key=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=False),
+)
 
 
 @dataclass(frozen=True)
@@ -96,6 +118,34 @@ class IssuedToken:
     group_id: str
     expires_at: datetime
     uses: int | None  # None: unlimited
+
+    @property
+    def token_id(self) -> str:
+        """The token's stable, non-secret id (for listing and revoking)."""
+        return token_id_of(hash_token(self.token))
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """A stored token, as administrators see it: never the token itself."""
+
+    token_id: str
+    group_id: str
+    created_at: datetime
+    expires_at: datetime
+    uses: int  # successful enrollments so far
+    uses_left: int | None  # None: unlimited
+    revoked: bool
+
+    def status(self, now: datetime) -> str:
+        """``revoked``, ``expired``, ``used up`` or ``active`` at ``now``."""
+        if self.revoked:
+            return "revoked"
+        if self.expires_at <= now:
+            return "expired"
+        if self.uses_left is not None and self.uses_left <= 0:
+            return "used up"
+        return "active"
 
 
 @dataclass(frozen=True)
@@ -117,6 +167,7 @@ class DeviceRecord:
     cert_serial: str
     cert_sha256: str
     enrolled_at: datetime
+    revoked_at: datetime | None = None  # None: not revoked
 
 
 def default_database_url(data_dir: Path) -> str:
@@ -152,6 +203,11 @@ def parse_lifetime(text: str) -> timedelta:
 def hash_token(token: str) -> str:
     """The stored form of a token: SHA-256 hex of its UTF-8 bytes."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def token_id_of(token_hash: str) -> str:
+    """The id of the token stored as ``token_hash``."""
+    return token_hash[:TOKEN_ID_CHARS]
 
 
 class ServiceState:
@@ -270,18 +326,130 @@ class ServiceState:
             ).scalar_one()
             cert = issue(group_id)
             record = DeviceRecord(device_id, group_id, hostname, cert.serial, cert.sha256, now)
-            conn.execute(insert(devices).values(record.__dict__))
+            row = {c.name: getattr(record, c.name) for c in devices.columns}
+            conn.execute(insert(devices).values(row))
         return record
 
     def device(self, device_id: str) -> DeviceRecord | None:
-        """The enrolled device ``device_id``, or None."""
+        """The enrolled device ``device_id`` (with its revocation, if any), or None."""
         with self._engine.connect() as conn:
-            row = conn.execute(select(devices).where(devices.c.device_id == device_id)).first()
-        if row is None:
-            return None
-        fields = row._asdict()
-        fields["enrolled_at"] = _utc(fields["enrolled_at"])
-        return DeviceRecord(**fields)
+            row = conn.execute(_devices_query().where(devices.c.device_id == device_id)).first()
+        return None if row is None else _device_record(row._asdict())
+
+    def devices(self) -> list[DeviceRecord]:
+        """Every enrolled device, revoked ones included, oldest enrollment first."""
+        query = _devices_query().order_by(devices.c.enrolled_at, devices.c.device_id)
+        with self._engine.connect() as conn:
+            return [_device_record(row._asdict()) for row in conn.execute(query)]
+
+    def tokens(self) -> list[TokenRecord]:
+        """Every token ever created (by id, never the secret), oldest first."""
+        t = enrollment_tokens.c
+        query = select(enrollment_tokens).order_by(t.created_at, t.token_hash)
+        with self._engine.connect() as conn:
+            return [_token_record(row._asdict()) for row in conn.execute(query)]
+
+    def revoke_token(self, token_id: str) -> TokenRecord:
+        """Revoke the token whose id is ``token_id``: it enrolls nothing from now on.
+
+        Revoking a revoked token changes nothing. Devices it already enrolled stay enrolled
+        (revoke them with ``revoke_device``).
+
+        Args:
+            token_id: The id ``tokens()`` lists, or a longer prefix of the token's hash.
+
+        Raises:
+            ConfigError: Not an id, no such token, or more than one token has that id.
+        """
+        if not _TOKEN_ID.fullmatch(token_id):
+            raise ConfigError(
+                f"not a token id: {token_id!r} (at least {TOKEN_ID_CHARS} hex digits, "
+                "as `tidings server tokens` lists them)"
+            )
+        t = enrollment_tokens.c
+        with self._engine.begin() as conn:
+            hashes = conn.execute(
+                select(t.token_hash).where(t.token_hash.startswith(token_id)).limit(2)
+            ).scalars()
+            found = list(hashes)
+            if not found:
+                raise ConfigError(f"no token with id {token_id}")
+            if len(found) > 1:
+                raise ConfigError(f"more than one token has id {token_id}: give more digits")
+            conn.execute(
+                update(enrollment_tokens).where(t.token_hash == found[0]).values(revoked=True)
+            )
+            row = conn.execute(select(enrollment_tokens).where(t.token_hash == found[0])).one()
+        return _token_record(row._asdict())
+
+    def revoke_device(self, device_id: str) -> DeviceRecord:
+        """Record that ``device_id`` is revoked, now; ``check_device_certificate`` refuses it.
+
+        Revoking a revoked device keeps the first revocation time.
+
+        Raises:
+            ConfigError: No such device.
+        """
+        if self.device(device_id) is None:
+            raise ConfigError(f"no enrolled device {device_id!r}")
+        try:
+            with self._engine.begin() as conn:
+                already = conn.execute(
+                    select(device_revocations.c.device_id).where(
+                        device_revocations.c.device_id == device_id
+                    )
+                ).first()
+                if already is None:
+                    conn.execute(
+                        insert(device_revocations).values(
+                            device_id=device_id, revoked_at=self._clock.now()
+                        )
+                    )
+        except DuplicateRowError:
+            pass  # revoked concurrently by someone else: the first time stands
+        record = self.device(device_id)
+        assert record is not None  # devices are never deleted
+        return record
+
+    def is_device_revoked(self, device_id: str) -> bool:
+        """Whether ``device_id`` has been revoked (an unknown device is not "revoked")."""
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(device_revocations.c.device_id).where(
+                    device_revocations.c.device_id == device_id
+                )
+            ).first()
+        return row is not None
+
+    def check_device_certificate(self, cert: x509.Certificate) -> DeviceRecord:
+        """Accept ``cert`` as an enrolled, unrevoked device's own certificate.
+
+        For everything that authenticates devices (peer discovery, reports, mutual TLS):
+        call it with the client certificate after TLS verified its chain to the service CA.
+
+        Returns:
+            The device the certificate belongs to.
+
+        Raises:
+            UntrustedDeviceError: Not a device certificate, an unknown device, a revoked
+                device, or not the certificate issued to that device at enrollment.
+        """
+        try:
+            device_id = device_id_of(cert)
+        except RoleError as e:
+            raise UntrustedDeviceError(f"refused certificate: {e}") from e
+        record = self.device(device_id)
+        if record is None:
+            raise UntrustedDeviceError(f"device {device_id} is not enrolled")
+        if record.revoked_at is not None:
+            when = record.revoked_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+            raise UntrustedDeviceError(f"device {device_id} was revoked at {when}")
+        der = cert.public_bytes(serialization.Encoding.DER)
+        if hashlib.sha256(der).hexdigest() != record.cert_sha256:
+            raise UntrustedDeviceError(
+                f"not the certificate issued to device {device_id} at enrollment"
+            )
+        return record
 
     def _refusal(self, conn: Connection, token_hash: str, now: datetime) -> str:
         t = enrollment_tokens.c
@@ -295,6 +463,31 @@ class ServiceState:
         if _utc(row.expires_at) <= now:
             return REFUSED_EXPIRED
         return REFUSED_USED_UP
+
+
+def _devices_query() -> Select[Any]:
+    return select(devices, device_revocations.c.revoked_at).outerjoin(
+        device_revocations, device_revocations.c.device_id == devices.c.device_id
+    )
+
+
+def _device_record(fields: dict[str, Any]) -> DeviceRecord:
+    fields["enrolled_at"] = _utc(fields["enrolled_at"])
+    if fields["revoked_at"] is not None:
+        fields["revoked_at"] = _utc(fields["revoked_at"])
+    return DeviceRecord(**fields)
+
+
+def _token_record(fields: dict[str, Any]) -> TokenRecord:
+    return TokenRecord(
+        token_id=token_id_of(fields["token_hash"]),
+        group_id=fields["group_id"],
+        created_at=_utc(fields["created_at"]),
+        expires_at=_utc(fields["expires_at"]),
+        uses=fields["uses"],
+        uses_left=fields["uses_left"],
+        revoked=bool(fields["revoked"]),
+    )
 
 
 def _utc(value: datetime) -> datetime:

@@ -11,6 +11,10 @@ Owns ``DATA_DIR/tls/`` (``ca.pem``, ``ca.key``, ``server.pem``, ``server.key``).
   the pin against what it is shown, while a client that only trusts ``ca.pem`` needs nothing more.
 - Device certificates take only the public key from a CSR: subject and extensions are decided
   here, never copied from the request (the request is untrusted input).
+- Roles (``wire/identity.py``): the server certificate alone carries the URI name
+  ``urn:tidings:service`` (EKU serverAuth); a device certificate carries
+  ``urn:tidings:device:<id>`` and CN = the id (EKU clientAuth and serverAuth, for mutual TLS
+  between peers), never a host name, so it cannot pass for the service.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from tidings.clock import Clock
 from tidings.errors import ConfigError, UsageError
 from tidings.fsutil import atomic_write
+from tidings.wire.identity import SERVICE_URI, RoleError, device_uri
 
+DEFAULT_HOSTNAMES = ("localhost", "127.0.0.1", "::1")
 CA_CERT = "ca.pem"
 CA_KEY = "ca.key"
 SERVER_CERT = "server.pem"
@@ -41,6 +47,7 @@ MAX_CSR_BYTES = 16_384  # bytes; a P-256 CSR in PEM is about 500
 MAX_VALID_DAYS = 3650  # days; nothing we issue lives longer than the CA default
 BACKDATE = timedelta(minutes=5)  # tolerate small clock skew on devices and clients
 _MAX_CN_CHARS = 64  # RFC 5280 upper bound for commonName
+_MAX_KEY_BYTES = 65_536  # bytes; a P-256 key in PEM is about 250
 
 _KEY_MODE = 0o600
 _CERT_MODE = 0o644
@@ -95,11 +102,11 @@ def create_ca(
 def issue_server_certificate(
     tls_dir: Path,
     *,
-    hostnames: Sequence[str] = ("localhost", "127.0.0.1", "::1"),
+    hostnames: Sequence[str] = DEFAULT_HOSTNAMES,
     clock: Clock,
     valid_days: int = 397,
 ) -> None:
-    """Issue the server's TLS certificate from the CA: ``server.key`` and ``server.pem``.
+    """Issue the server certificate from the CA with a new key: ``server.key``, ``server.pem``.
 
     An existing server certificate is replaced (renewal keeps the CA, hence the pins).
 
@@ -112,22 +119,67 @@ def issue_server_certificate(
     Raises:
         ConfigError: The CA is missing or unreadable, or a hostname or argument is invalid.
     """
-    _check_days(valid_days)
-    if not hostnames:
-        raise ConfigError("at least one hostname is needed for the server certificate")
-    sans = [_general_name(h) for h in hostnames]
     ca_cert, ca_key = load_ca(tls_dir)
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = _leaf_builder(
-        ca_cert,
-        key.public_key(),
-        common_name=hostnames[0][:_MAX_CN_CHARS],
-        clock=clock,
-        valid_days=valid_days,
-        usages=[ExtendedKeyUsageOID.SERVER_AUTH],
-    ).add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    leaf = cert.sign(ca_key, hashes.SHA256())
+    leaf = _server_leaf(ca_cert, ca_key, key.public_key(), hostnames, clock, valid_days)
     _write_pair(tls_dir, SERVER_KEY, key, SERVER_CERT, _pem(leaf) + _pem(ca_cert))
+
+
+def renew_server_certificate(
+    tls_dir: Path,
+    *,
+    hostnames: Sequence[str] | None = None,
+    clock: Clock,
+    valid_days: int = 397,
+    new_key: bool = False,
+) -> x509.Certificate:
+    """Re-issue ``server.pem`` from the existing CA; the CA, hence every device's pin, stays.
+
+    By default the server keeps its key and only ``server.pem`` is replaced, in one atomic
+    rename: an interrupted renewal leaves the old certificate or the new one, both matching
+    ``server.key``. With ``new_key`` (or when ``server.key`` is unusable) a new key is written
+    first, then the certificate; if interrupted in between, run the renewal again.
+
+    Args:
+        tls_dir: Directory holding ``ca.pem``, ``ca.key`` and the server's files.
+        hostnames: Names for the certificate; None keeps those of the current one (or the
+            defaults when there is none).
+        clock: Source of the validity start.
+        valid_days: Validity period in days.
+        new_key: Generate a new server key as well.
+
+    Returns:
+        The new server certificate.
+
+    Raises:
+        ConfigError: The CA is missing or unreadable, or a hostname or argument is invalid.
+    """
+    ca_cert, ca_key = load_ca(tls_dir)
+    names = tuple(hostnames) if hostnames else _current_hostnames(tls_dir) or DEFAULT_HOSTNAMES
+    key = None if new_key else _existing_server_key(tls_dir)
+    if key is not None:
+        leaf = _server_leaf(ca_cert, ca_key, key.public_key(), names, clock, valid_days)
+        try:
+            atomic_write(tls_dir / SERVER_CERT, _pem(leaf) + _pem(ca_cert), mode=_CERT_MODE)
+        except OSError as e:
+            raise ConfigError(f"cannot write TLS files in {tls_dir}: {e.strerror}") from e
+        return leaf
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = _server_leaf(ca_cert, ca_key, key.public_key(), names, clock, valid_days)
+    _write_pair(tls_dir, SERVER_KEY, key, SERVER_CERT, _pem(leaf) + _pem(ca_cert))
+    return leaf
+
+
+def server_certificate(tls_dir: Path) -> x509.Certificate:
+    """The server certificate in ``tls_dir/server.pem`` (the leaf).
+
+    Raises:
+        ConfigError: Missing, unreadable or not a certificate.
+    """
+    try:
+        return x509.load_pem_x509_certificate(_read(tls_dir / SERVER_CERT, "server certificate"))
+    except ValueError as e:
+        raise ConfigError(f"{tls_dir / SERVER_CERT} is not a PEM certificate") from e
 
 
 def issue_certificate_from_csr(
@@ -137,20 +189,20 @@ def issue_certificate_from_csr(
     common_name: str,
     clock: Clock,
     valid_days: int,
-    client: bool = True,
 ) -> bytes:
-    """Sign a device's CSR with the service CA and return the certificate in PEM.
+    """Sign a device's CSR with the service CA and return the device certificate in PEM.
 
-    Only the CSR's public key is used; subject and extensions come from the arguments.
+    Only the CSR's public key is used; subject and extensions come from here: CN and the URI
+    name ``urn:tidings:device:<common_name>``, EKU clientAuth and serverAuth (mutual TLS
+    between peers, docs/architecture.md, "Trust model"), never a host name nor the service's
+    name.
 
     Args:
         tls_dir: Directory holding ``ca.pem`` and ``ca.key``.
         csr_pem: The request, PEM, at most ``MAX_CSR_BYTES``.
-        common_name: Subject CN of the certificate (the device identity).
+        common_name: The device id (``wire.identity.DEVICE_ID``).
         clock: Source of the validity start.
         valid_days: Validity period in days.
-        client: True for a device certificate (clientAuth and serverAuth, for mutual TLS
-            between peers, docs/architecture.md, "Trust model"); False for serverAuth only.
 
     Returns:
         The certificate, PEM.
@@ -161,18 +213,21 @@ def issue_certificate_from_csr(
     """
     _check_days(valid_days)
     _check_common_name(common_name)
+    try:
+        uri = device_uri(common_name)
+    except RoleError as e:
+        raise ConfigError(str(e)) from e
     public_key = _verified_csr_key(csr_pem)
     ca_cert, ca_key = load_ca(tls_dir)
-    usages = [ExtendedKeyUsageOID.SERVER_AUTH]
-    if client:
-        usages.insert(0, ExtendedKeyUsageOID.CLIENT_AUTH)
     builder = _leaf_builder(
         ca_cert,
         public_key,
         common_name=common_name,
         clock=clock,
         valid_days=valid_days,
-        usages=usages,
+        usages=[ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH],
+    ).add_extension(
+        x509.SubjectAlternativeName([x509.UniformResourceIdentifier(uri)]), critical=False
     )
     return _pem(builder.sign(ca_key, hashes.SHA256()))
 
@@ -220,6 +275,58 @@ def load_ca(tls_dir: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.public_key() != cert.public_key():
         raise ConfigError(f"{tls_dir / CA_KEY} is not the private key of {tls_dir / CA_CERT}")
     return cert, key
+
+
+def _server_leaf(
+    ca_cert: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    public_key: ec.EllipticCurvePublicKey,
+    hostnames: Sequence[str],
+    clock: Clock,
+    valid_days: int,
+) -> x509.Certificate:
+    _check_days(valid_days)
+    if not hostnames:
+        raise ConfigError("at least one hostname is needed for the server certificate")
+    sans = [_general_name(h) for h in hostnames]
+    sans.append(x509.UniformResourceIdentifier(SERVICE_URI))  # the role: wire/identity.py
+    builder = _leaf_builder(
+        ca_cert,
+        public_key,
+        common_name=hostnames[0][:_MAX_CN_CHARS],
+        clock=clock,
+        valid_days=valid_days,
+        usages=[ExtendedKeyUsageOID.SERVER_AUTH],
+    ).add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    return builder.sign(ca_key, hashes.SHA256())
+
+
+def _current_hostnames(tls_dir: Path) -> tuple[str, ...]:
+    """The DNS names and IP addresses of the current server certificate, if any."""
+    if not (tls_dir / SERVER_CERT).is_file():
+        return ()
+    try:
+        ext = server_certificate(tls_dir).extensions.get_extension_for_class(
+            x509.SubjectAlternativeName
+        )
+    except (ConfigError, x509.ExtensionNotFound):
+        return ()
+    return tuple(
+        str(name.value) for name in ext.value if isinstance(name, x509.DNSName | x509.IPAddress)
+    )
+
+
+def _existing_server_key(tls_dir: Path) -> ec.EllipticCurvePrivateKey | None:
+    """The current server key if it is a usable P-256 key, else None (a new one is made)."""
+    try:
+        key = serialization.load_pem_private_key(
+            (tls_dir / SERVER_KEY).read_bytes()[:_MAX_KEY_BYTES], password=None
+        )
+    except (OSError, ValueError, TypeError, UnsupportedAlgorithm):
+        return None
+    if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1):
+        return key
+    return None
 
 
 def _verified_csr_key(csr_pem: bytes) -> ec.EllipticCurvePublicKey:

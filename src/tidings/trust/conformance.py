@@ -9,7 +9,9 @@ code devices run. Protocol::
                        --target-base-url URL --target-dir DIR download
 
 Exit 0 on success, 1 on any failure. Plain HTTP is allowed here (the suite serves over HTTP);
-the agent itself requires HTTPS.
+the agent itself requires HTTPS. Over HTTPS the system's CAs are trusted, or with
+``--ca-file PEM`` only that CA and only the update service's certificate, as on a device; a
+server refused there fails with the one ``UntrustedServerError`` message.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--target-name", action="append", default=[])
     parser.add_argument("--target-base-url")
     parser.add_argument("--target-dir")
+    parser.add_argument("--ca-file", type=Path, help="trust only this CA, as a device does")
     parser.add_argument("command", choices=["init", "refresh", "download"])
     parser.add_argument("trusted_root", nargs="?")
     args = parser.parse_args(argv)
@@ -72,7 +75,7 @@ def run(argv: list[str]) -> int:
             parser.error(f"{args.command} needs --metadata-url")
         if args.command == "download" and not (args.target_dir and args.target_base_url):
             parser.error("download needs --target-base-url and --target-dir")
-        fetcher = HttpxFetcher(allow_http=True, base_url=args.metadata_url)
+        fetcher = HttpxFetcher(ca_file=args.ca_file, allow_http=True, base_url=args.metadata_url)
         try:
             with translated_errors():
                 updater = _updater(args, fetcher)

@@ -1,8 +1,12 @@
 """A python-tuf fetcher on httpx: our CA only, a total deadline, a minimum rate, size caps.
 
-docs/architecture.md, "Trust model": python-tuf's built-in fetcher has no total deadline (slow
-retrieval) and no pinning, so every Tidings client downloads through this one. Errors are translated
-at this edge into python-tuf's download errors (which the Updater expects) chained to ours.
+docs/architecture.md, "Trust model": python-tuf's built-in fetcher has no total deadline
+(slow retrieval) and no pinning, so every Tidings client downloads through this one. Errors are
+translated at this edge into python-tuf's download errors (which the Updater expects) chained to
+ours, with one exception: a server whose certificate is refused (not from the pinned CA, not the
+update service's) raises ``UntrustedServerError`` itself, a security event rather than a
+download to retry. It is raised while the download is iterated, where python-tuf lets it
+through untouched (``tests/trust/test_untrusted_server.py`` fails if that changes).
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from tuf.api import exceptions as tuf_exceptions
 from tuf.ngclient.fetcher import FetcherInterface
 
 from tidings.clock import Clock, SystemClock
-from tidings.errors import DeadlineError, IntegrityError, TidingsError
+from tidings.errors import DeadlineError, IntegrityError, TidingsError, UntrustedServerError
 from tidings.trust.deadline import Deadline, deadline_transport
+from tidings.trust.service_tls import service_tls_context, untrusted_server_detail
 
 
 @dataclass(frozen=True)
@@ -52,10 +57,18 @@ def system_proxy(url: str) -> str | None:
 
 
 def pinned_ssl_context(ca_file: Path) -> ssl.SSLContext:
-    """A TLS client context that trusts only the service's CA (not the system store)."""
-    context = ssl.create_default_context(cafile=str(ca_file))
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
+    """A TLS client context that trusts only the service's CA and only the service's certificate.
+
+    See ``trust/service_tls.py``: a device's certificate, though issued by the same CA, is
+    refused during the handshake.
+
+    Raises:
+        IntegrityError: ``ca_file`` cannot be read or is not a CA certificate.
+    """
+    try:
+        return service_tls_context(ca_file.read_bytes()[:65_536])
+    except (OSError, ssl.SSLError, UnicodeDecodeError) as e:
+        raise IntegrityError(f"cannot use the pinned CA {ca_file}: {e}") from e
 
 
 class HttpxFetcher(FetcherInterface):
@@ -110,6 +123,9 @@ class HttpxFetcher(FetcherInterface):
                 raise _slow(url, f"exceeded the {self.config.total_deadline_s:g} s deadline") from e
             raise tuf_exceptions.DownloadError(f"cannot download {url}: timed out") from e
         except httpx.HTTPError as e:
+            detail = untrusted_server_detail(e)
+            if detail is not None:
+                raise UntrustedServerError(url, detail) from e
             raise tuf_exceptions.DownloadError(f"cannot download {url}: {e}") from e
         finally:
             self._deadline.clear()
