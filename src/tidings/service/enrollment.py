@@ -31,12 +31,18 @@ from cryptography.hazmat.primitives import serialization
 from fastapi import FastAPI, Request
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 
 from tidings.clock import Clock
 from tidings.errors import ConfigError, EnrollmentError, UsageError
 from tidings.fsutil import TooLargeError, read_bounded
-from tidings.service.state import MAX_HOSTNAME_CHARS, IssuedCertificate, ServiceState
+from tidings.service.state import (
+    MAX_HOSTNAME_CHARS,
+    MAX_TOKEN_CHARS,
+    IssuedCertificate,
+    ServiceState,
+)
 from tidings.service.tls import CA_CERT, MAX_CSR_BYTES, issue_certificate_from_csr
 
 logger = logging.getLogger(__name__)
@@ -63,30 +69,41 @@ class EnrollRequest:
 def parse_enroll_request(body: bytes) -> EnrollRequest:
     """Parse the JSON body of ``POST /v1/enroll``. Pure.
 
+    Any body at all gives either a request or ``EnrollmentError`` with one line: deep nesting
+    (``RecursionError`` in the JSON parser), huge numbers and strings that cannot be encoded
+    (lone surrogates) included, so a hostile body is a 400 and never a 500.
+
     Raises:
-        EnrollmentError: Not a JSON object with a string ``token``, a string ``csr`` and an
+        EnrollmentError: Not a JSON object with a printable ASCII ``token`` of at most
+            ``MAX_TOKEN_CHARS``, an ASCII ``csr`` of at most ``MAX_CSR_BYTES`` and an
             optional printable ``hostname`` within bounds.
     """
     if len(body) > MAX_ENROLL_BODY_BYTES:
         raise EnrollmentError(f"request larger than {MAX_ENROLL_BODY_BYTES} bytes")
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
+    except RecursionError as e:
+        raise EnrollmentError("request is nested too deeply") from e
+    except (ValueError, UnicodeDecodeError) as e:  # also ints beyond Python's digit limit
         raise EnrollmentError("request is not JSON") from e
     if not isinstance(data, dict):
         raise EnrollmentError("request is not a JSON object")
     token, csr, hostname = data.get("token"), data.get("csr"), data.get("hostname")
     if not isinstance(token, str) or not token:
         raise EnrollmentError("token missing")
+    if not (len(token) <= MAX_TOKEN_CHARS and token.isascii() and token.isprintable()):
+        raise EnrollmentError(f"token must be 1 to {MAX_TOKEN_CHARS} printable ASCII characters")
     if not isinstance(csr, str) or not csr or len(csr) > MAX_CSR_BYTES:
         raise EnrollmentError("csr missing or too large")
+    if not csr.isascii():  # PEM is ASCII; this also keeps lone surrogates out of encode()
+        raise EnrollmentError("csr must be PEM text")
     if hostname is not None and not (
         isinstance(hostname, str)
         and 0 < len(hostname) <= MAX_HOSTNAME_CHARS
         and hostname.isprintable()
     ):
         raise EnrollmentError(f"hostname must be 1 to {MAX_HOSTNAME_CHARS} printable characters")
-    return EnrollRequest(token=token, csr_pem=csr.encode("utf-8"), hostname=hostname)
+    return EnrollRequest(token=token, csr_pem=csr.encode("ascii"), hostname=hostname)
 
 
 def add_enrollment_routes(
@@ -107,10 +124,14 @@ def add_enrollment_routes(
     @app.post(ENROLL_PATH)
     async def post_enroll(request: Request) -> Response:
         body = bytearray()
-        async for chunk in request.stream():  # bounded by the guard; re-checked here
-            body += chunk
-            if len(body) > MAX_ENROLL_BODY_BYTES:
-                return _error(413, "request too large")
+        try:
+            async for chunk in request.stream():  # bounded by the guard; re-checked here
+                body += chunk
+                if len(body) > MAX_ENROLL_BODY_BYTES:
+                    return _error(413, "request too large")
+        except ClientDisconnect:  # gone mid-body
+            logger.debug("client %s disconnected during enrollment", request.client)
+            return Response(status_code=400)  # nobody left to read it
         return await run_in_threadpool(enroller.enroll, bytes(body))
 
 
