@@ -12,6 +12,7 @@ import socket
 import ssl
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -23,6 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from tidings.clock import SystemClock
 from tidings.errors import EnrollmentError
+from tidings.service.config import ServiceConfig
 from tidings.service.enrollment import parse_enroll_request
 from tidings.service.server import ServiceEndpoints
 from tidings.service.state import ServiceState, default_database_url
@@ -128,6 +130,49 @@ def test_client_vanishing_mid_enrollment_logs_no_error(
     assert honest.get("/health").status_code == 200
     bad = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert not bad, [r.getMessage() for r in bad]
+
+
+@pytest.fixture
+def config() -> ServiceConfig:
+    return ServiceConfig(
+        port=0,
+        plain_http_port=0,
+        shutdown_grace_s=2,
+        enroll_max_failures=3,
+        enroll_failure_window_s=600,
+    )
+
+
+def test_repeated_failed_enrollments_get_429_without_checking_the_token(
+    client: httpx.Client,
+    honest: httpx.Client,
+    state: ServiceState,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="tidings")
+    for _ in range(3):
+        assert client.post("/v1/enroll", json={"token": "tdt_guess", "csr": "x"}).status_code == 403
+    good = {"token": state.create_token("lab", lifetime=timedelta(hours=1)).token}
+    refused = client.post("/v1/enroll", json={**good, "csr": csr_pem()})
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["retry-after"]) <= 600
+    for _ in range(20):  # the attacker keeps knocking: still refused, the log stays short
+        assert client.post("/v1/enroll", content=b"junk").status_code == 429
+    # another address is unaffected, and the token was never spent by the refused request
+    accepted = honest.post("/v1/enroll", json={**good, "csr": csr_pem()})
+    assert accepted.status_code == 200, accepted.text
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert 1 <= len(warnings) <= 4, [r.getMessage() for r in warnings]
+    assert all("127.0.0.1" in r.getMessage() for r in warnings)
+
+
+def test_enrollment_failures_are_not_counted_against_another_address(
+    client: httpx.Client, honest: httpx.Client
+) -> None:
+    for _ in range(5):
+        client.post("/v1/enroll", content=b"junk")
+    assert client.post("/v1/enroll", content=b"junk").status_code == 429
+    assert honest.post("/v1/enroll", content=b"junk").status_code == 400
 
 
 def test_nested_json_body_is_still_json_for_honest_bodies() -> None:

@@ -1,7 +1,9 @@
 """Configuration of the update service: one frozen dataclass with units and safe defaults.
 
 Defaults are safe for a single machine: listen on loopback only, HTTPS only, bounded header
-size, concurrency and URL length. An administrator widens them on purpose.
+size, concurrency and URL length, and a limit on failed enrollments per address
+(docs/operations.md, "Limits against hostile clients"). An administrator widens them on
+purpose.
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ class ServiceConfig:
         max_header_bytes: Bytes of request line plus headers accepted (slowloris, memory).
         max_path_chars: Characters of the request path accepted; longer paths get 414.
         shutdown_grace_s: Seconds in-flight requests get to finish on SIGTERM/SIGINT.
+        enroll_max_failures: Failed enrollments (refused token, malformed request) one
+            address may make within ``enroll_failure_window_s`` before it gets 429.
+        enroll_failure_window_s: Seconds over which failed enrollments are counted.
+        max_tracked_addresses: Client addresses the per-address limits remember; the least
+            recently seen is forgotten first (bounds memory against many addresses).
         database_url: SQLAlchemy URL of the service state (enrollment tokens, devices);
             ``None`` means SQLite in ``DATA_DIR/service.db``. PostgreSQL for replicas.
     """
@@ -47,6 +54,9 @@ class ServiceConfig:
     max_header_bytes: int = 16_384  # bytes
     max_path_chars: int = 1024  # characters
     shutdown_grace_s: float = 5.0  # seconds
+    enroll_max_failures: int = 10  # failed enrollments per address per window
+    enroll_failure_window_s: float = 60.0  # seconds
+    max_tracked_addresses: int = 10_000  # addresses
     database_url: str | None = None
 
     def __post_init__(self) -> None:
@@ -62,6 +72,9 @@ class ServiceConfig:
             "max_header_bytes": self.max_header_bytes,
             "max_path_chars": self.max_path_chars,
             "shutdown_grace_s": self.shutdown_grace_s,
+            "enroll_max_failures": self.enroll_max_failures,
+            "enroll_failure_window_s": self.enroll_failure_window_s,
+            "max_tracked_addresses": self.max_tracked_addresses,
         }
         for name, value in positive.items():
             if not value > 0:
