@@ -107,9 +107,13 @@ def test_log_throttle_memory_is_bounded() -> None:
 @pytest.mark.parametrize(
     "fields",
     [
+        {"header_timeout_s": 0},
+        {"body_timeout_s": -1},
+        {"max_connections_per_address": 0},
         {"enroll_max_failures": 0},
         {"enroll_failure_window_s": 0},
         {"max_tracked_addresses": 0},
+        {"max_connections_per_address": 300, "limit_concurrency": 256},
     ],
 )
 def test_unsafe_limit_settings_are_refused(fields: dict[str, float]) -> None:

@@ -1,9 +1,9 @@
 """Configuration of the update service: one frozen dataclass with units and safe defaults.
 
 Defaults are safe for a single machine: listen on loopback only, HTTPS only, bounded header
-size, concurrency and URL length, and a limit on failed enrollments per address
-(docs/operations.md, "Limits against hostile clients"). An administrator widens them on
-purpose.
+size, concurrency and URL length, read deadlines on every connection, a connection cap per
+client address and a limit on failed enrollments per address (docs/operations.md, "Limits
+against hostile clients"). An administrator widens them on purpose.
 """
 
 from __future__ import annotations
@@ -28,7 +28,14 @@ class ServiceConfig:
         certfile: PEM certificate chain to present instead of ``DATA_DIR/tls/server.pem``.
         keyfile: Private key for ``certfile``; given together with it.
         resign_interval_s: Seconds between calls of the re-signing hook (timestamp/snapshot).
-        timeout_keep_alive_s: Seconds an idle keep-alive connection is kept open.
+        timeout_keep_alive_s: Seconds a connection may stay idle (no byte of a request yet),
+            counted from its opening or from the end of the previous response.
+        header_timeout_s: Seconds a client has to send a complete request line and headers,
+            counted like ``timeout_keep_alive_s``; sending slowly does not extend it.
+        body_timeout_s: Seconds a client has to send a complete request body (enrollment),
+            counted from the end of its headers.
+        max_connections_per_address: Open connections one client address may hold per
+            listening port (IPv6: per /64); more are closed at once.
         limit_concurrency: Connections plus in-flight requests above which the server answers
             503, per listening port.
         max_header_bytes: Bytes of request line plus headers accepted (slowloris, memory).
@@ -50,6 +57,9 @@ class ServiceConfig:
     keyfile: Path | None = None
     resign_interval_s: float = 300.0  # seconds
     timeout_keep_alive_s: float = 5.0  # seconds
+    header_timeout_s: float = 10.0  # seconds
+    body_timeout_s: float = 10.0  # seconds
+    max_connections_per_address: int = 32  # connections, per port
     limit_concurrency: int = 256  # connections + requests, per port
     max_header_bytes: int = 16_384  # bytes
     max_path_chars: int = 1024  # characters
@@ -68,6 +78,9 @@ class ServiceConfig:
         positive = {
             "resign_interval_s": self.resign_interval_s,
             "timeout_keep_alive_s": self.timeout_keep_alive_s,
+            "header_timeout_s": self.header_timeout_s,
+            "body_timeout_s": self.body_timeout_s,
+            "max_connections_per_address": self.max_connections_per_address,
             "limit_concurrency": self.limit_concurrency,
             "max_header_bytes": self.max_header_bytes,
             "max_path_chars": self.max_path_chars,
@@ -79,6 +92,11 @@ class ServiceConfig:
         for name, value in positive.items():
             if not value > 0:
                 raise ConfigError(f"{name} must be positive, not {value}")
+        if self.max_connections_per_address > self.limit_concurrency:
+            raise ConfigError(
+                "max_connections_per_address must not exceed limit_concurrency "
+                f"({self.max_connections_per_address} > {self.limit_concurrency})"
+            )
         if not self.host:
             raise ConfigError("host must not be empty")
 
