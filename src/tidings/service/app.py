@@ -90,7 +90,7 @@ def create_app(
     )
 
     if state is not None:
-        add_enrollment_routes(app, data_dir, state=state, clock=clock)
+        add_enrollment_routes(app, data_dir, state=state, clock=clock, config=config)
 
         @app.api_route("/metadata/{name}", methods=_METHODS)
         def get_metadata(name: str, request: Request) -> Response:

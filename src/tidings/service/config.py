@@ -1,7 +1,9 @@
 """Configuration of the update service: one frozen dataclass with units and safe defaults.
 
 Defaults are safe for a single machine: listen on loopback only, HTTPS only, bounded header
-size, concurrency and URL length. An administrator widens them on purpose.
+size, concurrency and URL length, read deadlines on every connection, a connection cap per
+client address and a limit on failed enrollments per address (docs/operations.md, "Limits
+against hostile clients"). An administrator widens them on purpose.
 """
 
 from __future__ import annotations
@@ -27,12 +29,24 @@ class ServiceConfig:
         certfile: PEM certificate chain to present instead of ``DATA_DIR/tls/server.pem``.
         keyfile: Private key for ``certfile``; given together with it.
         resign_interval_s: Seconds between calls of the re-signing hook (timestamp/snapshot).
-        timeout_keep_alive_s: Seconds an idle keep-alive connection is kept open.
+        timeout_keep_alive_s: Seconds a connection may stay idle (no byte of a request yet),
+            counted from its opening or from the end of the previous response.
+        header_timeout_s: Seconds a client has to send a complete request line and headers,
+            counted like ``timeout_keep_alive_s``; sending slowly does not extend it.
+        body_timeout_s: Seconds a client has to send a complete request body (enrollment),
+            counted from the end of its headers.
+        max_connections_per_address: Open connections one client address may hold per
+            listening port (IPv6: per /64); more are closed at once.
         limit_concurrency: Connections plus in-flight requests above which the server answers
             503, per listening port.
         max_header_bytes: Bytes of request line plus headers accepted (slowloris, memory).
         max_path_chars: Characters of the request path accepted; longer paths get 414.
         shutdown_grace_s: Seconds in-flight requests get to finish on SIGTERM/SIGINT.
+        enroll_max_failures: Failed enrollments (refused token, malformed request) one
+            address may make within ``enroll_failure_window_s`` before it gets 429.
+        enroll_failure_window_s: Seconds over which failed enrollments are counted.
+        max_tracked_addresses: Client addresses the per-address limits remember; the least
+            recently seen is forgotten first (bounds memory against many addresses).
         database_url: SQLAlchemy URL of the service state (enrollment tokens, devices);
             ``None`` means SQLite in ``DATA_DIR/service.db``. PostgreSQL for replicas.
     """
@@ -44,10 +58,16 @@ class ServiceConfig:
     keyfile: Path | None = None
     resign_interval_s: float = 300.0  # seconds
     timeout_keep_alive_s: float = 5.0  # seconds
+    header_timeout_s: float = 10.0  # seconds
+    body_timeout_s: float = 10.0  # seconds
+    max_connections_per_address: int = 32  # connections, per port
     limit_concurrency: int = 256  # connections + requests, per port
     max_header_bytes: int = 16_384  # bytes
     max_path_chars: int = 1024  # characters
     shutdown_grace_s: float = 5.0  # seconds
+    enroll_max_failures: int = 10  # failed enrollments per address per window
+    enroll_failure_window_s: float = 60.0  # seconds
+    max_tracked_addresses: int = 10_000  # addresses
     database_url: str | None = None
 
     def __post_init__(self) -> None:
@@ -59,14 +79,25 @@ class ServiceConfig:
         positive = {
             "resign_interval_s": self.resign_interval_s,
             "timeout_keep_alive_s": self.timeout_keep_alive_s,
+            "header_timeout_s": self.header_timeout_s,
+            "body_timeout_s": self.body_timeout_s,
+            "max_connections_per_address": self.max_connections_per_address,
             "limit_concurrency": self.limit_concurrency,
             "max_header_bytes": self.max_header_bytes,
             "max_path_chars": self.max_path_chars,
             "shutdown_grace_s": self.shutdown_grace_s,
+            "enroll_max_failures": self.enroll_max_failures,
+            "enroll_failure_window_s": self.enroll_failure_window_s,
+            "max_tracked_addresses": self.max_tracked_addresses,
         }
         for name, value in positive.items():
             if not value > 0:
                 raise ConfigError(f"{name} must be positive, not {value}")
+        if self.max_connections_per_address > self.limit_concurrency:
+            raise ConfigError(
+                "max_connections_per_address must not exceed limit_concurrency "
+                f"({self.max_connections_per_address} > {self.limit_concurrency})"
+            )
         if not self.host:
             raise ConfigError("host must not be empty")
 

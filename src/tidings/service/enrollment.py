@@ -8,7 +8,9 @@ Routes, on the HTTPS app only:
 - ``POST /v1/enroll``      JSON ``{"token", "csr", "hostname"?}`` of at most
   ``MAX_ENROLL_BODY_BYTES`` (the request guard in ``app.py`` enforces the bound before the
   body is read). Answers ``{"device_id", "group_id", "certificate", "ca", "root"}``; 400 for a
-  malformed request or CSR, 403 for a refused token, 503 when the service cannot enroll.
+  malformed request or CSR, 403 for a refused token, 503 when the service cannot enroll, 429
+  with ``Retry-After`` (seconds) once an address has failed ``enroll_max_failures`` times
+  within ``enroll_failure_window_s`` (then neither the body nor the token is looked at).
 
 Invariants: the certificate's subject is the device id chosen here, never anything from the
 request (``tls.issue_certificate_from_csr`` takes only the public key); a token is spent only
@@ -22,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +35,20 @@ from cryptography.hazmat.primitives import serialization
 from fastapi import FastAPI, Request
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 
 from tidings.clock import Clock
 from tidings.errors import ConfigError, EnrollmentError, UsageError
 from tidings.fsutil import TooLargeError, read_bounded
-from tidings.service.state import MAX_HOSTNAME_CHARS, IssuedCertificate, ServiceState
+from tidings.service.config import ServiceConfig
+from tidings.service.limits import FailureLimiter, LogThrottle, address_key
+from tidings.service.state import (
+    MAX_HOSTNAME_CHARS,
+    MAX_TOKEN_CHARS,
+    IssuedCertificate,
+    ServiceState,
+)
 from tidings.service.tls import CA_CERT, MAX_CSR_BYTES, issue_certificate_from_csr
 
 logger = logging.getLogger(__name__)
@@ -64,37 +75,57 @@ class EnrollRequest:
 def parse_enroll_request(body: bytes) -> EnrollRequest:
     """Parse the JSON body of ``POST /v1/enroll``. Pure.
 
+    Any body at all gives either a request or ``EnrollmentError`` with one line: deep nesting
+    (``RecursionError`` in the JSON parser), huge numbers and strings that cannot be encoded
+    (lone surrogates) included, so a hostile body is a 400 and never a 500.
+
     Raises:
-        EnrollmentError: Not a JSON object with a string ``token``, a string ``csr`` and an
+        EnrollmentError: Not a JSON object with a printable ASCII ``token`` of at most
+            ``MAX_TOKEN_CHARS``, an ASCII ``csr`` of at most ``MAX_CSR_BYTES`` and an
             optional printable ``hostname`` within bounds.
     """
     if len(body) > MAX_ENROLL_BODY_BYTES:
         raise EnrollmentError(f"request larger than {MAX_ENROLL_BODY_BYTES} bytes")
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
+    except RecursionError as e:
+        raise EnrollmentError("request is nested too deeply") from e
+    except (ValueError, UnicodeDecodeError) as e:  # also ints beyond Python's digit limit
         raise EnrollmentError("request is not JSON") from e
     if not isinstance(data, dict):
         raise EnrollmentError("request is not a JSON object")
     token, csr, hostname = data.get("token"), data.get("csr"), data.get("hostname")
     if not isinstance(token, str) or not token:
         raise EnrollmentError("token missing")
+    if not (len(token) <= MAX_TOKEN_CHARS and token.isascii() and token.isprintable()):
+        raise EnrollmentError(f"token must be 1 to {MAX_TOKEN_CHARS} printable ASCII characters")
     if not isinstance(csr, str) or not csr or len(csr) > MAX_CSR_BYTES:
         raise EnrollmentError("csr missing or too large")
+    if not csr.isascii():  # PEM is ASCII; this also keeps lone surrogates out of encode()
+        raise EnrollmentError("csr must be PEM text")
     if hostname is not None and not (
         isinstance(hostname, str)
         and 0 < len(hostname) <= MAX_HOSTNAME_CHARS
         and hostname.isprintable()
     ):
         raise EnrollmentError(f"hostname must be 1 to {MAX_HOSTNAME_CHARS} printable characters")
-    return EnrollRequest(token=token, csr_pem=csr.encode("utf-8"), hostname=hostname)
+    return EnrollRequest(token=token, csr_pem=csr.encode("ascii"), hostname=hostname)
 
 
 def add_enrollment_routes(
-    app: FastAPI, data_dir: Path, *, state: ServiceState, clock: Clock
+    app: FastAPI,
+    data_dir: Path,
+    *,
+    state: ServiceState,
+    clock: Clock,
+    config: ServiceConfig | None = None,
 ) -> None:
-    """Add ``/v1/ca.pem`` and ``/v1/enroll`` to ``app``, issuing from ``data_dir/tls``."""
+    """Add ``/v1/ca.pem`` and ``/v1/enroll`` to ``app``, issuing from ``data_dir/tls``.
+
+    ``config`` gives the limit on failed enrollments per address (its defaults when None).
+    """
     enroller = _Enroller(data_dir, state=state, clock=clock)
+    refusals = _Refusals(config or ServiceConfig(), clock)
 
     @app.api_route(CA_PATH, methods=["GET", "HEAD"])
     def get_ca() -> Response:
@@ -107,12 +138,59 @@ def add_enrollment_routes(
 
     @app.post(ENROLL_PATH)
     async def post_enroll(request: Request) -> Response:
+        address = address_key(request.client.host) if request.client else "unknown"
+        wait_s = refusals.retry_after(address)
+        if wait_s is not None:  # refused before reading the body or looking at the token
+            refusals.log(address, "too many failed enrollments")
+            return _error(429, "too many failed enrollments: retry later", retry_after_s=wait_s)
         body = bytearray()
-        async for chunk in request.stream():  # bounded by the guard; re-checked here
-            body += chunk
-            if len(body) > MAX_ENROLL_BODY_BYTES:
-                return _error(413, "request too large")
-        return await run_in_threadpool(enroller.enroll, bytes(body))
+        try:
+            async for chunk in request.stream():  # bounded by the guard; re-checked here
+                body += chunk
+                if len(body) > MAX_ENROLL_BODY_BYTES:
+                    too_large = _error(413, "request too large")
+                    refusals.record(address, too_large)
+                    return too_large
+        except ClientDisconnect:  # gone mid-body (or closed by the body deadline)
+            logger.debug("client %s disconnected during enrollment", address)
+            return Response(status_code=400)  # nobody left to read it
+        response = await run_in_threadpool(enroller.enroll, bytes(body))
+        if response.status_code in (400, 403):
+            refusals.record(address, response)
+        return response
+
+
+class _Refusals:
+    """Failed enrollments per address (``limits.FailureLimiter``), logged without flooding."""
+
+    def __init__(self, config: ServiceConfig, clock: Clock) -> None:
+        self._clock = clock
+        self._limiter = FailureLimiter(
+            max_failures=config.enroll_max_failures,
+            window_s=config.enroll_failure_window_s,
+            max_addresses=config.max_tracked_addresses,
+        )
+        self._log = LogThrottle(
+            window_s=config.enroll_failure_window_s, max_addresses=config.max_tracked_addresses
+        )
+
+    def retry_after(self, address: str) -> float | None:
+        return self._limiter.retry_after(address, self._clock.monotonic())
+
+    def record(self, address: str, response: Response) -> None:
+        self._limiter.record_failure(address, self._clock.monotonic())
+        try:
+            reason = json.loads(bytes(response.body))["error"]
+        except (ValueError, KeyError, TypeError):
+            reason = f"HTTP {response.status_code}"
+        self.log(address, reason)
+
+    def log(self, address: str, reason: str) -> None:
+        left_out = self._log.admit(address, self._clock.monotonic())
+        if left_out is None:
+            return
+        more = f" ({left_out} more refusals of this address not logged)" if left_out else ""
+        logger.warning("refused enrollment from %s: %s%s", address, reason, more)
 
 
 class _Enroller:
@@ -199,5 +277,8 @@ def _read_bounded(path: Path, limit: int) -> bytes | None:
         return None
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=_NO_STORE)
+def _error(status: int, message: str, *, retry_after_s: float | None = None) -> JSONResponse:
+    headers = dict(_NO_STORE)
+    if retry_after_s is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after_s)))
+    return JSONResponse({"error": message}, status_code=status, headers=headers)

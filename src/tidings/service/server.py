@@ -31,6 +31,7 @@ import uvicorn
 from tidings.errors import ConfigError
 from tidings.service.app import create_app
 from tidings.service.config import ServiceConfig
+from tidings.service.protocol import guarded_protocol
 
 logger = logging.getLogger(__name__)
 
@@ -198,7 +199,8 @@ class _ServerGroup:
         sock = _bind(config.host, port)
         uv_config = uvicorn.Config(
             app,
-            http="h11",  # h11_max_incomplete_event_size bounds headers; httptools has no bound
+            # uvicorn's h11 protocol with read deadlines, a per-address cap and a head bound
+            http=guarded_protocol(config),
             ws="none",
             lifespan="on",
             log_config=None,  # the entry point (CLI or ``serve``) configures logging

@@ -1,0 +1,190 @@
+"""Limits against hostile clients, as pure decisions over plain values (no I/O, no clock).
+
+Every class here takes timestamps (seconds on a monotonic clock) from its caller, so the
+service uses the event loop's or the injected ``Clock``'s time and tests use plain numbers.
+
+- ``address_key``        which addresses count as one client (IPv6: one /64).
+- ``ConnectionCounter``  open connections per client address, capped.
+- ``ReadDeadline``       when a connection must have sent its request line and headers, or its
+                         body; slow sending never extends a deadline.
+- ``FailureLimiter``     failed enrollments per address in a sliding window; beyond the limit,
+                         how long to wait.
+- ``LogThrottle``        at most one log line per address per window, with a count of what
+                         was left out.
+
+Invariants: memory is bounded whatever clients do: the counter holds only addresses with open
+connections (at most the server's concurrency limit), the limiter and the throttle at most
+``max_addresses`` addresses (the least recently seen is forgotten first) and, per address, at
+most ``max_failures`` timestamps.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from collections import OrderedDict, deque
+
+IPV6_PREFIX_BITS = 64  # one subscriber usually gets a whole /64: count it as one client
+
+
+def address_key(host: str) -> str:
+    """The key under which per-address limits count ``host`` (an IP address as text).
+
+    IPv4 addresses (also IPv4-mapped IPv6) are their own key; IPv6 addresses count per /64,
+    since one client can pick any address in its /64. Anything else (not an IP) is itself.
+    """
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        network = ipaddress.IPv6Network(f"{address}/{IPV6_PREFIX_BITS}", strict=False)
+        return str(network)
+    return str(address)
+
+
+class ConnectionCounter:
+    """Open connections per address, at most ``max_per_address`` each."""
+
+    def __init__(self, *, max_per_address: int) -> None:
+        self._max = max_per_address
+        self._open: dict[str, int] = {}
+
+    def try_open(self, key: str) -> bool:
+        """Count one more connection from ``key``; False (and nothing counted) at the cap."""
+        count = self._open.get(key, 0)
+        if count >= self._max:
+            return False
+        self._open[key] = count + 1
+        return True
+
+    def close(self, key: str) -> None:
+        """Forget one connection from ``key`` (one that ``try_open`` accepted)."""
+        count = self._open.get(key, 0) - 1
+        if count > 0:
+            self._open[key] = count
+        else:
+            self._open.pop(key, None)
+
+    def open_count(self, key: str) -> int:
+        """Connections from ``key`` now counted."""
+        return self._open.get(key, 0)
+
+
+class ReadPhase(enum.Enum):
+    """What a connection is waiting for from its client."""
+
+    IDLE = "idle"  # a request, and not one byte of it has arrived yet
+    HEAD = "head"  # the rest of a request line and headers
+    BODY = "body"  # the rest of a request body
+
+
+class ReadDeadline:
+    """The deadline in force on one connection, from the phases its caller observes.
+
+    A request cycle starts when the connection opens or the previous response ends; from then
+    on the client has ``idle_s`` to start a request and ``head_s`` to finish its headers. A
+    body must be complete ``body_s`` after its headers. Deadlines are absolute: bytes that
+    trickle in never push them back (slowloris).
+    """
+
+    def __init__(self, *, idle_s: float, head_s: float, body_s: float) -> None:
+        self._limits = {ReadPhase.IDLE: idle_s, ReadPhase.HEAD: head_s, ReadPhase.BODY: body_s}
+        self._phase: ReadPhase | None = None
+        self._since = 0.0
+
+    def observe(self, phase: ReadPhase | None, now: float) -> float | None:
+        """Record that the connection is in ``phase`` at ``now``; return the deadline.
+
+        Args:
+            phase: What the connection waits for; None when it waits for nothing from the
+                client (the request is complete and being answered).
+            now: Seconds on the caller's monotonic clock.
+
+        Returns:
+            The time (same clock) by which the phase must be over, or None.
+        """
+        previous, self._phase = self._phase, phase
+        if phase is None:
+            return None
+        request_cycle = (ReadPhase.IDLE, ReadPhase.HEAD)
+        entering_cycle = phase in request_cycle and previous not in request_cycle
+        if entering_cycle or (phase is ReadPhase.BODY and previous is not ReadPhase.BODY):
+            self._since = now
+        return self._since + self._limits[phase]
+
+    @property
+    def phase(self) -> ReadPhase | None:
+        """The phase last observed."""
+        return self._phase
+
+
+class FailureLimiter:
+    """Failures per address in a sliding window of ``window_s`` seconds.
+
+    After ``max_failures`` failures within the window an address must wait until the oldest
+    of them leaves the window; failures are not recorded while it waits (the caller refuses
+    without trying), so the wait never grows.
+    """
+
+    def __init__(self, *, max_failures: int, window_s: float, max_addresses: int) -> None:
+        self._max = max_failures
+        self._window = window_s
+        self._max_addresses = max_addresses
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def retry_after(self, key: str, now: float) -> float | None:
+        """Seconds ``key`` must wait before trying again, or None when it may try now."""
+        times = self._failures.get(key)
+        if times is None:
+            return None
+        while times and times[0] <= now - self._window:
+            times.popleft()
+        if not times:
+            del self._failures[key]
+            return None
+        if len(times) < self._max:
+            return None
+        return times[0] + self._window - now
+
+    def record_failure(self, key: str, now: float) -> None:
+        """Count one failure of ``key`` at ``now``."""
+        times = self._failures.pop(key, None)
+        if times is None:
+            times = deque(maxlen=self._max)
+        times.append(now)
+        self._failures[key] = times  # most recently failed last: evicted last
+        while len(self._failures) > self._max_addresses:
+            self._failures.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._failures)
+
+
+class LogThrottle:
+    """Admits at most one log line per address per ``window_s`` seconds.
+
+    ``admit`` answers None for a line to leave out, or, for a line to write, how many lines of
+    that address were left out since its previous one (to be reported in the line written).
+    """
+
+    def __init__(self, *, window_s: float, max_addresses: int) -> None:
+        self._window = window_s
+        self._max_addresses = max_addresses
+        self._seen: OrderedDict[str, tuple[float, int]] = OrderedDict()  # last line, left out
+
+    def admit(self, key: str, now: float) -> int | None:
+        """Whether to write a line about ``key`` now; see the class docstring."""
+        last = self._seen.pop(key, None)
+        if last is not None and now - last[0] < self._window:
+            self._seen[key] = (last[0], last[1] + 1)
+            return None
+        self._seen[key] = (now, 0)
+        while len(self._seen) > self._max_addresses:
+            self._seen.popitem(last=False)
+        return 0 if last is None else last[1]
+
+    def __len__(self) -> int:
+        return len(self._seen)

@@ -1,0 +1,242 @@
+"""Connection limits of the update service, inside uvicorn's h11 protocol.
+
+uvicorn has no deadline on a request's headers or body and no cap per client address: a few
+hundred connections that trickle bytes (slowloris) or never finish a declared body hold
+every slot of ``limit_concurrency``, and h11 bounds only *incomplete* request heads, so a head
+arriving in one piece may be far larger than ``max_header_bytes``. ``guarded_protocol``
+returns, per listening port, a subclass of uvicorn's ``H11Protocol`` for
+``uvicorn.Config(http=...)`` (uvicorn's documented way to pass a protocol class) that adds:
+
+- read deadlines (``limits.ReadDeadline``): no byte of a request within
+  ``timeout_keep_alive_s``, headers not complete within ``header_timeout_s`` (both from the
+  connection's opening or the previous response's end), a body not complete within
+  ``body_timeout_s`` of its headers: the connection is aborted. Bytes that trickle in never
+  push a deadline back.
+- a cap per client address (``limits.ConnectionCounter``, IPv6 per /64): a connection beyond
+  ``max_connections_per_address`` is aborted as soon as it is accepted (after the TLS
+  handshake on HTTPS).
+- request line plus headers larger than ``max_header_bytes``, however the bytes arrive: 431
+  and the connection is closed (``HeadBoundedConnection``, on h11's public API).
+
+This is the one module that relies on uvicorn's internals: the ``H11Protocol`` constructor
+and methods overridden below, its attributes ``conn``, ``transport``, ``loop`` and ``client``,
+and ``_unset_keepalive_if_required``. ``UVICORN_INTERNALS`` lists them;
+tests/service/test_hostile_connections.py fails if uvicorn changes them, and pyproject.toml
+pins uvicorn to the versions checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import logging
+from typing import Any, ClassVar
+
+import h11
+from uvicorn.config import Config
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.server import ServerState
+
+from tidings.service.config import ServiceConfig
+from tidings.service.limits import (
+    ConnectionCounter,
+    LogThrottle,
+    ReadDeadline,
+    ReadPhase,
+    address_key,
+)
+
+logger = logging.getLogger(__name__)
+
+# What this module uses of uvicorn beyond ``Config(http=...)``: methods it overrides or calls
+# and attributes it reads (checked by the tests against the installed uvicorn).
+UVICORN_INTERNALS = {
+    "methods": (
+        "connection_made",
+        "connection_lost",
+        "data_received",
+        "on_response_complete",
+        "send_400_response",
+        "_unset_keepalive_if_required",
+    ),
+    "attributes": ("conn", "transport", "loop", "client"),
+}
+LOG_WINDOW_S = 60.0  # seconds: at most one line per client address about its connections
+
+_Next = h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]
+
+
+class HeadBoundedConnection(h11.Connection):
+    """An h11 server connection that refuses request heads over ``max_head_bytes`` (431).
+
+    h11's ``max_incomplete_event_size`` only bounds a head still being received; this also
+    measures a complete one, as the bytes h11 consumed to parse it. ``refusal_status`` is the
+    status the last protocol error calls for (431 for a head too large, else 400).
+    """
+
+    def __init__(self, max_head_bytes: int) -> None:
+        super().__init__(h11.SERVER, max_incomplete_event_size=max_head_bytes)
+        self._max_head_bytes = max_head_bytes
+        self.refusal_status = 400
+
+    def next_event(self) -> _Next:
+        if self.their_state is not h11.IDLE:
+            return self._next_event()
+        buffered = len(self.trailing_data[0])
+        event = self._next_event()
+        if isinstance(event, h11.Request):
+            head_bytes = buffered - len(self.trailing_data[0])
+            if head_bytes > self._max_head_bytes:
+                self.refusal_status = 431
+                raise h11.RemoteProtocolError(
+                    f"request head of {head_bytes} bytes, over {self._max_head_bytes}",
+                    error_status_hint=431,
+                )
+        return event
+
+    def _next_event(self) -> _Next:
+        try:
+            return super().next_event()
+        except h11.RemoteProtocolError as e:  # h11 hints 431 for an incomplete head too large
+            self.refusal_status = e.error_status_hint
+            raise
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with read deadlines, a per-address cap and a bounded head.
+
+    Subclassed per listening port by ``guarded_protocol``, which sets the class attributes.
+    """
+
+    limits: ClassVar[ServiceConfig]
+    counter: ClassVar[ConnectionCounter]
+    log_throttle: ClassVar[LogThrottle]
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.conn = HeadBoundedConnection(self.limits.max_header_bytes)
+        self._deadline = ReadDeadline(
+            idle_s=self.limits.timeout_keep_alive_s,
+            head_s=self.limits.header_timeout_s,
+            body_s=self.limits.body_timeout_s,
+        )
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._address: str | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if self.client is not None:
+            key = address_key(self.client[0])
+            if not self.counter.try_open(key):
+                open_now = self.counter.open_count(key)
+                self._log(key, f"refused a connection: {open_now} already open from it")
+                transport.abort()
+                return
+            self._address = key
+        self._watch()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timer()
+        if self._address is not None:
+            self.counter.close(self._address)
+            self._address = None
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport.is_closing():
+            return  # refused, timed out or answered with an error: nothing more is read
+        super().data_received(data)
+        self._watch()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # The idle deadline replaces uvicorn's keep-alive timer, which closes gracefully: on
+        # TLS that waits up to asyncio's shutdown timeout (30 s) for a peer that may not care.
+        self._unset_keepalive_if_required()
+        self._watch()
+
+    def send_400_response(self, msg: str) -> None:
+        status = self.conn.refusal_status if isinstance(self.conn, HeadBoundedConnection) else 400
+        reason = http.HTTPStatus(status).phrase
+        headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")]
+        events: list[h11.Event] = [
+            h11.Response(status_code=status, headers=headers, reason=reason.encode()),
+            h11.Data(data=f"{reason}\n".encode()),
+            h11.EndOfMessage(),
+        ]
+        try:
+            for event in events:
+                output = self.conn.send(event)
+                if output:
+                    self.transport.write(output)
+        except h11.LocalProtocolError:  # a response had already started: nothing to add
+            self.transport.abort()
+            return
+        self.transport.close()
+
+    def _watch(self) -> None:
+        """(Re)arm the read deadline for what the connection waits for now."""
+        if self.transport.is_closing():
+            self._cancel_timer()
+            return
+        at = self._deadline.observe(self._read_phase(), self.loop.time())
+        if at == self._timer_at:
+            return
+        self._cancel_timer()
+        if at is not None:
+            self._timer = self.loop.call_at(at, self._on_deadline)
+            self._timer_at = at
+
+    def _read_phase(self) -> ReadPhase | None:
+        state = self.conn.their_state
+        if state is h11.IDLE:
+            return ReadPhase.HEAD if self.conn.trailing_data[0] else ReadPhase.IDLE
+        if state is h11.SEND_BODY:
+            return ReadPhase.BODY
+        return None  # the request is complete (or the connection is ending)
+
+    def _on_deadline(self) -> None:
+        self._timer = self._timer_at = None
+        phase = self._deadline.phase
+        if phase is not None and phase is not ReadPhase.IDLE and self._address is not None:
+            self._log(self._address, f"closed a connection: request {phase.value} too slow")
+        self.transport.abort()  # not close(): a TLS close would wait for the peer
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._timer_at = None
+
+    def _log(self, key: str, message: str) -> None:
+        left_out = self.log_throttle.admit(key, self.loop.time())
+        if left_out is None:
+            return
+        more = f" ({left_out} more about this address not logged)" if left_out else ""
+        logger.warning("%s: %s%s", key, message, more)
+
+
+def guarded_protocol(config: ServiceConfig) -> type[GuardedH11Protocol]:
+    """The protocol class for one listening port, with its own per-address counter.
+
+    Args:
+        config: The limits (deadlines, per-address cap, header bytes, tracked addresses).
+
+    Returns:
+        A class to pass as ``uvicorn.Config(http=...)``.
+    """
+
+    class PortProtocol(GuardedH11Protocol):
+        limits = config
+        counter = ConnectionCounter(max_per_address=config.max_connections_per_address)
+        log_throttle = LogThrottle(
+            window_s=LOG_WINDOW_S, max_addresses=config.max_tracked_addresses
+        )
+
+    return PortProtocol
