@@ -1,4 +1,9 @@
-"""The ``tidings`` command tree and its error boundary."""
+"""The ``tidings`` command tree, its consoles and its error boundary.
+
+Nothing printed is ever read as Rich markup or emoji codes: titles, descriptions, criteria,
+hardware IDs and error messages come from publishers, devices and users. The consoles are
+built with ``markup=False``; the few styled words are ``rich.text.Text`` objects.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from tidings.errors import IntegrityError, TidingsError, TransportError
 
@@ -23,8 +29,14 @@ keys_app = typer.Typer(help="Signing keys of the catalog.")
 app.add_typer(server_app, name="server")
 app.add_typer(keys_app, name="keys")
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+
+def plain_console(*, stderr: bool = False) -> Console:
+    """A console that prints text as given: no markup, no emoji codes, no highlighting."""
+    return Console(stderr=stderr, soft_wrap=True, markup=False, emoji=False, highlight=False)
+
+
+out = plain_console()
+err = plain_console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,6 +50,11 @@ def exit_code(error: TidingsError) -> int:
     return 1
 
 
+def labelled(label: str, style: str, message: object) -> Text:
+    """``label message`` with only the label styled; the message is never parsed as markup."""
+    return Text.assemble((label, style), " ", str(message))
+
+
 def one_line_errors(func: F) -> F:
     """Turn every Tidings error into one red line on stderr and a non-zero exit code."""
 
@@ -46,7 +63,7 @@ def one_line_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except TidingsError as e:
-            err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
+            err.print(labelled("error:", "bold red", e))
             raise typer.Exit(exit_code(e)) from None
         except KeyboardInterrupt:
             err.print("interrupted")

@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
-from tidings.cli.app import app, err, one_line_errors, out
+from tidings.cli.app import app, err, labelled, one_line_errors, out
 from tidings.scan.session import SearchResult, Update, UpdateSession
 
 
@@ -31,7 +31,11 @@ def scan(
             result = searcher.search(criteria)
         else:
             with Progress(
-                TextColumn("{task.description}"), BarColumn(), console=err, transient=True
+                TextColumn("{task.description}", markup=False),
+                BarColumn(),
+                console=err,
+                transient=True,
+                disable=not err.is_terminal,  # a pipe gets no drawing and no blank line
             ) as bar:
                 task = bar.add_task("syncing catalog", total=None)
 
@@ -113,7 +117,7 @@ def _print_table(result: SearchResult) -> None:
         )
     out.print(table)
     for warning in result.warnings:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        err.print(labelled("warning:", "yellow", warning))
     s = result.stats
     out.print(
         f"{len(result.updates)} update(s); {s.bins_selected} index bins "

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from tidings.catalog.config import CatalogConfig
 from tidings.catalog.create import InitOptions, create_data_dir
@@ -54,7 +55,7 @@ def init(
     out.print(
         f"Created {data_dir} (root {root_threshold}-of-{root_keys}, HTTPS for {', '.join(names)})"
     )
-    out.print(f"CA pin for device enrollment: [bold]{ca_pin(data_dir / 'tls')}[/]")
+    out.print("CA pin for device enrollment:", Text(ca_pin(data_dir / "tls"), style="bold"))
 
 
 @server_app.command("run")
