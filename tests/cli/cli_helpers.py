@@ -40,10 +40,9 @@ def tidings(*args: str | Path, columns: int | None = None) -> Ran:
 
 def invoke(*args: str | Path) -> Ran:
     """Run ``tidings ARGS`` in this process (faster); an escaping exception fails the test."""
-    from tidings.cli import main  # noqa: F401  (registers the commands)
-    from tidings.cli.app import app
+    from tidings.cli.main import registered_app
 
-    result = CliRunner().invoke(app, [str(a) for a in args])
+    result = CliRunner().invoke(registered_app(), [str(a) for a in args])
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return Ran(result.exit_code, result.stdout, result.stderr)

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tidings.agent.enroll import enroll as enroll_device
-from tidings.cli.app import app, one_line_errors, out
+from tidings.cli.app import agent_app, one_line_errors, out
 from tidings.clock import SystemClock
 
-agent_app = typer.Typer(help="The device agent: enroll with an update service.")
-app.add_typer(agent_app, name="agent")
+if TYPE_CHECKING:
+    from tidings.agent.state import DeviceIdentity
+
+
+def enroll_device(state_dir: Path, **kwargs: Any) -> DeviceIdentity:
+    """``tidings.agent.enroll.enroll``, loaded (with httpx, cryptography, tuf) when called."""
+    from tidings.agent.enroll import enroll
+
+    return enroll(state_dir, **kwargs)
 
 
 @agent_app.command("enroll")

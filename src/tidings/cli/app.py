@@ -1,8 +1,12 @@
 """The ``tidings`` command tree, its consoles and its error boundary.
 
-Nothing printed is ever read as Rich markup or emoji codes: titles, descriptions, criteria,
-hardware IDs and error messages come from publishers, devices and users. The consoles are
-built with ``markup=False``; the few styled words are ``rich.text.Text`` objects.
+Invariants:
+- Importing this module is cheap (typer and rich's console only): every command module
+  imports just this at module level and loads the rest of Tidings inside its command body,
+  so ``tidings --help`` and Ctrl-C stay fast.
+- Nothing printed is ever read as Rich markup or emoji codes: titles, descriptions, criteria,
+  hardware IDs and error messages come from publishers, devices and users. The consoles are
+  built with ``markup=False``; the few styled words are ``rich.text.Text`` objects.
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ app = typer.Typer(
 )
 server_app = typer.Typer(help="The update service: create a data directory, run it.")
 keys_app = typer.Typer(help="Signing keys of the catalog.")
+agent_app = typer.Typer(help="The device agent: enroll with an update service, show inventory.")
 app.add_typer(server_app, name="server")
 app.add_typer(keys_app, name="keys")
+app.add_typer(agent_app, name="agent")
 
 
 def plain_console(*, stderr: bool = False) -> Console:
@@ -40,14 +46,19 @@ err = plain_console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+EXIT_ERROR = 1  # an expected failure: bad input, wrong directory, refused request
+EXIT_INTEGRITY = 3  # a security event: signature, hash, rollback or expiry check failed
+EXIT_TRANSPORT = 4  # the network: unreachable, timed out, HTTP error
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
+
 
 def exit_code(error: TidingsError) -> int:
     """Distinct exit codes so scripts can tell a security event from a network hiccup."""
     if isinstance(error, IntegrityError):
-        return 3
+        return EXIT_INTEGRITY
     if isinstance(error, TransportError):
-        return 4
-    return 1
+        return EXIT_TRANSPORT
+    return EXIT_ERROR
 
 
 def labelled(label: str, style: str, message: object) -> Text:
@@ -67,6 +78,6 @@ def one_line_errors(func: F) -> F:
             raise typer.Exit(exit_code(e)) from None
         except KeyboardInterrupt:
             err.print("interrupted")
-            raise typer.Exit(130) from None
+            raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper  # type: ignore[return-value]

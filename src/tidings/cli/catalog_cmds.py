@@ -6,13 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import Progress
-from rich.table import Table
 
-from tidings.catalog.publisher import Publisher
-from tidings.catalog.rotation import rotate_keys
 from tidings.cli.app import app, keys_app, one_line_errors, out
-from tidings.manifest import load_manifest
 
 DataDir = Annotated[Path, typer.Argument(help="The service's data directory.")]
 
@@ -24,6 +19,11 @@ def publish(
     manifests: Annotated[list[Path], typer.Argument(help="Manifest TOML files.")],
 ) -> None:
     """Publish update revisions (one atomic catalog change for all MANIFESTS)."""
+    from rich.progress import Progress
+
+    from tidings.catalog.publisher import Publisher
+    from tidings.manifest import load_manifest
+
     publisher = Publisher(data_dir)
     authored = [load_manifest(path) for path in manifests]  # all valid before any work
     with Progress(transient=True, console=out) as progress:
@@ -48,6 +48,8 @@ def revoke(
     update_id: Annotated[str, typer.Argument(help="The update's id (UUID).")],
 ) -> None:
     """Withdraw an update: devices stop being offered it."""
+    from tidings.catalog.publisher import Publisher
+
     located = Publisher(data_dir).revoke(update_id)
     out.print(f"revoked {located.id} revision {located.revision} ({located.title})")
 
@@ -56,6 +58,10 @@ def revoke(
 @one_line_errors
 def updates(data_dir: DataDir) -> None:
     """List the updates in the catalog."""
+    from rich.table import Table
+
+    from tidings.catalog.publisher import Publisher
+
     table = Table("id", "rev", "kind", "state", "title")
     for u in Publisher(data_dir).updates():
         table.add_row(u.id, str(u.revision), u.kind, u.state, u.title)
@@ -76,6 +82,9 @@ def rotate(
     ],
 ) -> None:
     """Replace a role's signing keys; old keys are kept under keys/retired/."""
+    from tidings.catalog.publisher import Publisher
+    from tidings.catalog.rotation import rotate_keys
+
     result = rotate_keys(Publisher(data_dir), role)
     out.print(
         f"rotated {role}: retired {', '.join(k[:12] for k in result.retired)}; "

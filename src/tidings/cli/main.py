@@ -1,20 +1,45 @@
-"""Entry point of the ``tidings`` console script."""
+"""Entry point of the ``tidings`` console script.
+
+``main`` imports everything inside its ``try``: Ctrl-C at any moment once it runs, even while
+Python loads the command tree, is one ``interrupted`` line on stderr and exit code 130. This
+module itself imports nothing more than ``sys``, so the moments before ``main`` runs are as
+few as the interpreter allows.
+"""
 
 from __future__ import annotations
 
-from tidings.cli import (  # noqa: F401  (registers commands)
-    agent_cmds,
-    catalog_cmds,
-    demo_cmd,
-    scan_cmd,
-    server_cmds,
-)
-from tidings.cli.app import app
+import sys
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING (mypy reads it so), without importing typing
+if TYPE_CHECKING:
+    import typer
+
+
+def registered_app() -> typer.Typer:
+    """The ``tidings`` app with every command registered.
+
+    Importing a command module registers its commands; each imports only typer and
+    ``tidings.cli.app`` at module level, so this stays cheap.
+    """
+    from tidings.cli import (  # noqa: F401  (registers commands)
+        agent_cmds,
+        catalog_cmds,
+        demo_cmd,
+        scan_cmd,
+        server_cmds,
+    )
+    from tidings.cli.app import app
+
+    return app
 
 
 def main() -> None:
     """Run the CLI."""
-    app()
+    try:
+        registered_app()(prog_name="tidings")
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn
-from rich.table import Table
 
 from tidings.cli.app import app, err, labelled, one_line_errors, out
-from tidings.scan.session import SearchResult, Update, UpdateSession
+
+if TYPE_CHECKING:
+    from tidings.scan.session import SearchResult, Update
 
 
 @app.command("scan")
@@ -25,6 +25,10 @@ def scan(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Sync the signed catalog and list the updates that match CRITERIA for this device."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from tidings.scan.session import UpdateSession
+
     with UpdateSession(state_dir) as session:
         searcher = session.create_searcher()
         if as_json:
@@ -94,6 +98,8 @@ def update_json(u: Update) -> dict[str, Any]:
 
 
 def _print_table(result: SearchResult) -> None:
+    from rich.table import Table
+
     table = Table("kind", "title", "classification", "KB", "size", "flags", title="Updates found")
     for u in result.updates:
         flags = [

@@ -6,20 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.text import Text
 
-from tidings.catalog.config import CatalogConfig
-from tidings.catalog.create import InitOptions, create_data_dir
-from tidings.catalog.layout import REFERENCE_UPDATES, BinCounts, CatalogLayout
-from tidings.catalog.publisher import Publisher
 from tidings.cli.app import one_line_errors, out, server_app
-from tidings.clock import SystemClock
-from tidings.errors import ConfigError
-from tidings.service.config import ServiceConfig
-from tidings.service.state import ServiceState, default_database_url, parse_lifetime
-from tidings.service.tls import ca_pin, create_ca, issue_server_certificate
 
 DataDir = Annotated[Path, typer.Argument(help="The service's data directory.")]
+
+EXPECTED_UPDATES = 100_000  # = tidings.catalog.layout.REFERENCE_UPDATES (a test keeps them equal)
 
 
 @server_app.command("init")
@@ -37,9 +29,17 @@ def init(
         typer.Option(
             min=1, help="Updates the catalog should hold: sizes the index bins (fixed for good)."
         ),
-    ] = REFERENCE_UPDATES,
+    ] = EXPECTED_UPDATES,
 ) -> None:
     """Create DATA_DIR: signing keys, an empty signed catalog, a CA and a server certificate."""
+    from rich.text import Text
+
+    from tidings.catalog.config import CatalogConfig
+    from tidings.catalog.create import InitOptions, create_data_dir
+    from tidings.catalog.layout import BinCounts, CatalogLayout
+    from tidings.clock import SystemClock
+    from tidings.service.tls import ca_pin, create_ca, issue_server_certificate
+
     clock = SystemClock()
     names = tuple(hostname or ("localhost", "127.0.0.1", "::1"))
 
@@ -55,7 +55,8 @@ def init(
     out.print(
         f"Created {data_dir} (root {root_threshold}-of-{root_keys}, HTTPS for {', '.join(names)})"
     )
-    out.print("CA pin for device enrollment:", Text(ca_pin(data_dir / "tls"), style="bold"))
+    pin = ca_pin(data_dir / "tls")
+    out.print("CA pin for device enrollment:", Text(pin, style="bold"))
 
 
 @server_app.command("run")
@@ -74,6 +75,8 @@ def run(
     ] = 300.0,
 ) -> None:
     """Serve the signed catalog over HTTPS until SIGTERM."""
+    from tidings.catalog.publisher import Publisher
+    from tidings.service.config import ServiceConfig
     from tidings.service.server import serve  # uvicorn and FastAPI load only to serve
 
     publisher = Publisher(data_dir)  # fails early, with one line, on a wrong directory
@@ -98,17 +101,26 @@ def token(
     unlimited: Annotated[bool, typer.Option(help="Any number of enrollments.")] = False,
 ) -> None:
     """Create an enrollment token (shown once: only its hash is stored)."""
+    from tidings.clock import SystemClock
+    from tidings.errors import ConfigError
+    from tidings.service.state import ServiceState, default_database_url, parse_lifetime
+
     if unlimited and uses != 1:
         raise ConfigError("give --uses or --unlimited, not both")
     lifetime = parse_lifetime(expires)
+    _check_data_dir(data_dir)
+    with ServiceState.open(default_database_url(data_dir), clock=SystemClock()) as state:
+        issued = state.create_token(group, lifetime=lifetime, uses=None if unlimited else uses)
+    allowed = "unlimited uses" if issued.uses is None else f"{issued.uses} use(s)"
+    out.print(issued.token)
+    out.print(f"group: {issued.group_id}")
+    out.print(f"expires: {issued.expires_at.strftime('%Y-%m-%dT%H:%M:%SZ')} ({allowed})")
+
+
+def _check_data_dir(data_dir: Path) -> None:
+    from tidings.errors import ConfigError
+
     if not (data_dir / "tls" / "ca.pem").is_file():
         raise ConfigError(
             f"{data_dir} is not a Tidings data directory: run `tidings server init {data_dir}`"
         )
-    with ServiceState.open(default_database_url(data_dir), clock=SystemClock()) as state:
-        issued = state.create_token(group, lifetime=lifetime, uses=None if unlimited else uses)
-    allowed = "unlimited uses" if issued.uses is None else f"{issued.uses} use(s)"
-    out.print(issued.token, highlight=False, markup=False)
-    out.print(f"group: {issued.group_id}", highlight=False, markup=False)
-    expiry = issued.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-    out.print(f"expires: {expiry} ({allowed})", highlight=False, markup=False)
