@@ -15,10 +15,11 @@ import socket
 import subprocess
 import sys
 import textwrap
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-from cli_helpers import PROCESS_TIMEOUT_S, TIDINGS
+from cli_helpers import PROCESS_TIMEOUT_S, TIDINGS, tidings
 
 HEAVY = (
     "tuf",
@@ -119,3 +120,23 @@ def test_ctrl_c_during_a_long_command_is_one_line_and_exit_130(tmp_path: Path) -
                 os.kill(process.pid, signal.SIGKILL)
                 process.communicate(timeout=PROCESS_TIMEOUT_S)
     assert (process.returncode, stdout, stderr) == (130, "", "interrupted\n")
+
+
+def test_version_is_the_installed_distributions() -> None:
+    result = tidings("--version")
+    assert (result.code, result.stdout) == (0, f"tidings {version('tidings')}\n")
+
+
+def test_shell_completion_script_and_completions_work_with_the_lazy_command_tree() -> None:
+    script = tidings("--show-completion", "bash")
+    assert script.code == 0
+    assert "_TIDINGS_COMPLETE=complete_bash" in script.stdout
+    env = dict(os.environ, _TIDINGS_COMPLETE="complete_bash", COMP_CWORD="2")
+    completed = subprocess.run(
+        [*TIDINGS],
+        env={**env, "COMP_WORDS": "tidings server ru"},
+        capture_output=True,
+        text=True,
+        timeout=PROCESS_TIMEOUT_S,
+    )
+    assert completed.stdout.split() == ["run"]

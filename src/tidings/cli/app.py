@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -25,7 +25,7 @@ app = typer.Typer(
     name="tidings",
     help="Tidings: signed software updates, served and delivered securely.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 server_app = typer.Typer(help="The update service: create a data directory, run it.")
@@ -81,3 +81,26 @@ def one_line_errors(func: F) -> F:
             raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _print_version(show: bool) -> None:
+    if show:
+        from importlib.metadata import version  # only when asked
+
+        out.print(f"tidings {version('tidings')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def tidings(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the installed version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Tidings: signed software updates, served and delivered securely."""
