@@ -47,6 +47,9 @@ def test_bracketed_title_is_printed_literally_by_publish_updates_and_revoke(
 
     listed = invoke("updates", data_dir)
     assert listed.code == 0
+    assert title in listed.stdout
+    as_json = json.loads(invoke("updates", data_dir, "--json").stdout)
+    assert title in [u["title"] for u in as_json["updates"]]
 
     revoke = invoke("revoke", data_dir, update_id)
     assert revoke.code == 0
@@ -92,7 +95,7 @@ def test_scan_prints_a_bracketed_title_and_criteria_literally(
 
     as_json = json.loads(tidings("scan", enrolled, "--json").stdout)
     [app] = [u for u in as_json["updates"] if u["kind"] == "app"]
-    assert app["title"] == title
+    assert (app["title"], app["description"]) == (title, f"{title} [/] [red]description")
 
     bad = tidings("scan", enrolled, "--criteria", "Type='[bold]x[/bold]'")
     assert bad.code == 1

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tidings.cli.app import app, keys_app, one_line_errors, out
+
+if TYPE_CHECKING:
+    from tidings.catalog.lookup import Located
+    from tidings.catalog.publisher import PublishResult
 
 DataDir = Annotated[Path, typer.Argument(help="The service's data directory.")]
 
@@ -32,13 +36,17 @@ def publish(
             authored, progress=lambda done, total: progress.update(task, completed=done)
         )
     for path, result in zip(manifests, results, strict=True):
-        if result.unchanged:
-            what = "unchanged"
-        elif result.previous_revision is not None:
-            what = f"revision {result.revision} replaces {result.previous_revision}"
-        else:
-            what = f"revision {result.revision}"
-        out.print(f"published {path.name}: {result.update_id} {what} in {', '.join(result.bins)}")
+        out.print(f"published {path.name}: {result.update_id} {_what(result)}")
+
+
+def _what(result: PublishResult) -> str:
+    if result.unchanged:
+        what = "unchanged"
+    elif result.previous_revision is not None:
+        what = f"revision {result.revision} replaces {result.previous_revision}"
+    else:
+        what = f"revision {result.revision}"
+    return f"{what} in {', '.join(result.bins)}"
 
 
 @app.command("revoke")
@@ -56,16 +64,38 @@ def revoke(
 
 @app.command("updates")
 @one_line_errors
-def updates(data_dir: DataDir) -> None:
-    """List the updates in the catalog."""
-    from rich.table import Table
-
+def updates(
+    data_dir: DataDir,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (docs/cli.md) instead of columns.")
+    ] = False,
+) -> None:
+    """List the updates in the catalog, published and revoked."""
     from tidings.catalog.publisher import Publisher
 
-    table = Table("id", "rev", "kind", "state", "title")
-    for u in Publisher(data_dir).updates():
-        table.add_row(u.id, str(u.revision), u.kind, u.state, u.title)
-    out.print(table)
+    found = Publisher(data_dir).updates()
+    if as_json:
+        import json
+
+        from tidings.cli.json_views import catalog_json
+
+        out.print(json.dumps(catalog_json(found), indent=2))
+        return
+    if not found:
+        out.print(
+            f"the catalog has no updates; publish one with `tidings publish {data_dir} update.toml`"
+        )
+        return
+    for line in update_columns(found):
+        out.print(line)
+
+
+def update_columns(found: list[Located]) -> list[str]:
+    """Aligned columns, never truncated: ids stay whole for copying, however narrow the terminal."""
+    rows = [("id", "rev", "kind", "state", "title")]
+    rows += [(u.id, str(u.revision), u.kind, u.state, u.title) for u in found]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]  # the title, last, is not padded
+    return ["  ".join([*(r[i].ljust(widths[i]) for i in range(4)), r[4]]) for r in rows]
 
 
 @keys_app.command("rotate")
