@@ -97,6 +97,10 @@ def test_scan_prints_a_bracketed_title_and_criteria_literally(
     [app] = [u for u in as_json["updates"] if u["kind"] == "app"]
     assert (app["title"], app["description"]) == (title, f"{title} [/] [red]description")
 
+    none = tidings("scan", enrolled, "--criteria", "CategoryIDs contains '[/x]'", columns=300)
+    assert none.code == 0, none.stderr
+    assert "with criteria \"CategoryIDs contains '[/x]'\"" in none.stdout
+
     bad = tidings("scan", enrolled, "--criteria", "Type='[bold]x[/bold]'")
     assert bad.code == 1
     assert "Traceback" not in bad.stderr

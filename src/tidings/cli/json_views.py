@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tidings.catalog.lookup import Located
+    from tidings.scan.inventory_model import Inventory
     from tidings.scan.session import SearchResult, Update
 
 SCHEMA = 1
@@ -89,4 +90,38 @@ def update_json(u: Update) -> JsonObject:
         "eula_text": u.eula_text,
         "eula_accepted": u.eula_accepted,
         "device": u.device,
+    }
+
+
+def inventory_json(inventory: Inventory, sources: dict[str, str]) -> JsonObject:
+    """``tidings agent inventory --json``: the ``Inventory`` fields, versions as text.
+
+    ``sources`` says, per part (``os``, ``products``, ``devices``, ``store``), where it came
+    from: ``"machine"`` (the real providers) or ``"inventory.toml"`` (the override file).
+    """
+    os_info = inventory.os
+    return {
+        "schema": SCHEMA,
+        "os": None
+        if os_info is None
+        else {
+            "product": os_info.product,
+            "version": str(os_info.version),
+            "build": os_info.build,
+            "architecture": os_info.architecture,
+        },
+        "products": [{"product": p.product, "version": str(p.version)} for p in inventory.products],
+        "devices": [
+            {
+                "instance_id": d.instance_id,
+                "hardware_ids": list(d.hardware_ids),
+                "compatible_ids": list(d.compatible_ids),
+                "driver_version": None if d.driver_version is None else str(d.driver_version),
+                "driver_date": None if d.driver_date is None else d.driver_date.isoformat(),
+            }
+            for d in inventory.devices
+        ],
+        "store": [{"package": p.package, "version": str(p.version)} for p in inventory.store],
+        "installed_updates": sorted(inventory.installed_updates),
+        "sources": dict(sources),
     }

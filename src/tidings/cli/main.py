@@ -25,6 +25,7 @@ def registered_app() -> typer.Typer:
         agent_cmds,
         catalog_cmds,
         demo_cmd,
+        inventory_cmd,
         scan_cmd,
         server_cmds,
     )

@@ -10,6 +10,7 @@ import typer
 from tidings.cli.app import app, err, labelled, one_line_errors, out
 
 if TYPE_CHECKING:
+    from tidings.scan.inventory_model import Inventory
     from tidings.scan.session import SearchResult, UpdateSearcher
 
 
@@ -38,7 +39,10 @@ def scan(
             out.print(json.dumps(search_json(searcher.search(criteria)), indent=2))
             return
         result = _search_with_progress(searcher, criteria)
+        inventory = session.inventory() if not result.updates else None
     _print_table(result)
+    if inventory is not None:
+        out.print(nothing_found(result, inventory, criteria, state_dir))
 
 
 def _search_with_progress(searcher: UpdateSearcher, criteria: str | None) -> SearchResult:
@@ -83,7 +87,8 @@ def _print_table(result: SearchResult) -> None:
             f"{u.download_size:,}",
             " ".join(flags),
         )
-    out.print(table)
+    if result.updates:
+        out.print(table)
     for warning in result.warnings:
         err.print(labelled("warning:", "yellow", warning))
     s = result.stats
@@ -91,4 +96,23 @@ def _print_table(result: SearchResult) -> None:
         f"{len(result.updates)} update(s); {s.bins_selected} index bins "
         f"({s.bins_verified} verified anew, {s.documents_fetched} index documents fetched), "
         f"{s.bytes_received:,} bytes in {s.seconds:.2f} s"
+    )
+
+
+def nothing_found(
+    result: SearchResult, inventory: Inventory, criteria: str | None, state_dir: Path
+) -> str:
+    """What an empty search looked at, so the user can tell a wrong inventory from no news."""
+    from tidings.scan.criteria import DEFAULT_CRITERIA
+
+    os_info = inventory.os
+    os_text = "no OS" if os_info is None else f"OS {os_info.product} {os_info.architecture}"
+    hardware_ids = sum(len(d.hardware_ids) + len(d.compatible_ids) for d in inventory.devices)
+    return (
+        f"no updates apply: searched {result.stats.bins_selected} index bins for this device's "
+        f"{os_text}, {len(inventory.products)} product(s), {len(inventory.store)} store "
+        f"package(s) and {len(inventory.devices)} device(s) with {hardware_ids} hardware IDs; "
+        f"{result.stats.candidates} candidate(s) evaluated with criteria "
+        f'"{(criteria or "").strip() or DEFAULT_CRITERIA}". '
+        f"See what this device reports with `tidings agent inventory {state_dir}`"
     )
