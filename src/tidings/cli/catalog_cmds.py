@@ -23,17 +23,26 @@ def publish(
     manifests: Annotated[list[Path], typer.Argument(help="Manifest TOML files.")],
 ) -> None:
     """Publish update revisions (one atomic catalog change for all MANIFESTS)."""
-    from rich.progress import Progress
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
     from tidings.catalog.publisher import Publisher
     from tidings.manifest import load_manifest
 
     publisher = Publisher(data_dir)
     authored = [load_manifest(path) for path in manifests]  # all valid before any work
-    with Progress(transient=True, console=out) as progress:
-        task = progress.add_task("hashing payloads", total=len(authored))
+    with Progress(
+        TextColumn("hashing payloads"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=out,
+        transient=True,
+        disable=not out.is_terminal,  # a pipe or a file gets the result lines only
+    ) as progress:
+        task = progress.add_task("hashing", total=None)
         results = publisher.publish_many(
-            authored, progress=lambda done, total: progress.update(task, completed=done)
+            authored,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
     for path, result in zip(manifests, results, strict=True):
         out.print(f"published {path.name}: {result.update_id} {_what(result)}")
