@@ -92,6 +92,7 @@ INTERRUPT_ON_IMPORT = """
     ("module", "command"),
     [
         ("typer", ["--help"]),  # while the command tree is being set up
+        ("typer.rich_utils", ["--help"]),  # while Typer parses and renders (Typer catches it)
         ("tidings.catalog.publisher", ["updates", "."]),  # inside a command, loading its body
     ],
 )

@@ -49,7 +49,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_ERROR = 1  # an expected failure: bad input, wrong directory, refused request
 EXIT_INTEGRITY = 3  # a security event: signature, hash, rollback or expiry check failed
 EXIT_TRANSPORT = 4  # the network: unreachable, timed out, HTTP error
-EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
 
 
 def exit_code(error: TidingsError) -> int:
@@ -76,9 +75,7 @@ def one_line_errors(func: F) -> F:
         except TidingsError as e:
             err.print(labelled("error:", "bold red", e))
             raise typer.Exit(exit_code(e)) from None
-        except KeyboardInterrupt:
-            err.print("interrupted")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+        # Ctrl-C: Typer turns KeyboardInterrupt into exit code 130; main() says "interrupted".
 
     return wrapper  # type: ignore[return-value]
 

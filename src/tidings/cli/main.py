@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as shells report it
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING (mypy reads it so), without importing typing
 if TYPE_CHECKING:
     import typer
@@ -39,8 +40,16 @@ def main() -> None:
     try:
         registered_app()(prog_name="tidings")
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        sys.exit(130)
+        _interrupted()
+    except SystemExit as e:
+        if e.code == EXIT_INTERRUPTED:  # Typer turns Ctrl-C while it runs into a silent 130
+            _interrupted()
+        raise
+
+
+def _interrupted() -> None:
+    sys.stderr.write("interrupted\n")
+    sys.exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":
