@@ -65,6 +65,13 @@ def labelled(label: str, style: str, message: object) -> Text:
     return Text.assemble((label, style), " ", str(message))
 
 
+def print_json(document: object) -> None:
+    """One JSON document on stdout, written directly: it can be large, and is already plain."""
+    import json
+
+    out.file.write(json.dumps(document, indent=2) + "\n")
+
+
 def one_line_errors(func: F) -> F:
     """Turn every Tidings error into one red line on stderr and a non-zero exit code."""
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tidings.cli.app import app, keys_app, one_line_errors, out
+from tidings.cli.app import app, keys_app, one_line_errors, out, print_json
 
 if TYPE_CHECKING:
     from tidings.catalog.lookup import Located
@@ -84,19 +84,16 @@ def updates(
 
     found = Publisher(data_dir).updates()
     if as_json:
-        import json
-
         from tidings.cli.json_views import catalog_json
 
-        out.print(json.dumps(catalog_json(found), indent=2))
+        print_json(catalog_json(found))
         return
     if not found:
         out.print(
             f"the catalog has no updates; publish one with `tidings publish {data_dir} update.toml`"
         )
         return
-    for line in update_columns(found):
-        out.print(line)
+    out.print("\n".join(update_columns(found)))  # one call: a catalog can be 100,000 lines
 
 
 def update_columns(found: list[Located]) -> list[str]:

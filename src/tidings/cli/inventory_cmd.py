@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tidings.cli.app import agent_app, one_line_errors, out
+from tidings.cli.app import agent_app, one_line_errors, out, print_json
 
 if TYPE_CHECKING:
     from tidings.scan.inventory_model import HardwareDevice, Inventory
@@ -43,14 +43,11 @@ def inventory(
             if getattr(override, part) is not None:
                 sources[part] = INVENTORY_FILE
     if as_json:
-        import json
-
         from tidings.cli.json_views import inventory_json
 
-        out.print(json.dumps(inventory_json(found, sources), indent=2))
+        print_json(inventory_json(found, sources))
         return
-    for line in inventory_lines(found, sources):
-        out.print(line)
+    out.print("\n".join(inventory_lines(found, sources)))
 
 
 def inventory_lines(found: Inventory, sources: dict[str, str]) -> list[str]:

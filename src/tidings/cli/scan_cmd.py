@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tidings.cli.app import app, err, labelled, one_line_errors, out
+from tidings.cli.app import app, err, labelled, one_line_errors, out, print_json
 
 if TYPE_CHECKING:
     from tidings.scan.inventory_model import Inventory
@@ -32,11 +32,9 @@ def scan(
     with UpdateSession(state_dir) as session:
         searcher = session.create_searcher()
         if as_json:
-            import json
-
             from tidings.cli.json_views import search_json
 
-            out.print(json.dumps(search_json(searcher.search(criteria)), indent=2))
+            print_json(search_json(searcher.search(criteria)))
             return
         result = _search_with_progress(searcher, criteria)
         inventory = session.inventory() if not result.updates else None
