@@ -12,9 +12,10 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from tidings.agent.state import AgentState
-from tidings.cli import main  # noqa: F401  (registers the commands)
-from tidings.cli.app import app
+from tidings.cli.main import registered_app
 from tidings.service.server import ServiceEndpoints
+
+app = registered_app()
 
 ENV = "TIDINGS_ENROLL_TOKEN"
 

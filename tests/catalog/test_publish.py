@@ -172,12 +172,11 @@ def test_bad_manifest_is_rejected_by_the_cli_and_nothing_changes(
 ) -> None:
     from typer.testing import CliRunner
 
-    from tidings.cli import main  # noqa: F401  (registers the commands)
-    from tidings.cli.app import app
+    from tidings.cli.main import registered_app
 
     path = rewrite(sample_manifests[0], "min_build = 22000", 'min_build = "abc"')
     before = tree_state(data_dir)
-    result = CliRunner().invoke(app, ["publish", str(data_dir), str(path)])
+    result = CliRunner().invoke(registered_app(), ["publish", str(data_dir), str(path)])
     assert result.exit_code == 1
     assert (
         'os-cumulative.toml: applicability.os.min_build: expected an integer, got "abc"'

@@ -46,11 +46,12 @@ def test_scan_json_lists_the_devices_updates_and_what_the_scan_cost(device: Path
     result = scan(str(device), "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
+    assert report["schema"] == 1
     kinds = sorted(u["kind"] for u in report["updates"])
     assert kinds == ["app", "definitions", "driver", "os", "store"]
     assert report["stats"]["bins_selected"] > 0
     drivers = json.loads(scan(str(device), "--json", "--criteria", "Type='Driver'").stdout)
-    assert [u["type"] for u in drivers["updates"]] == ["Driver"]
+    assert [u["update_type"] for u in drivers["updates"]] == ["Driver"]
 
 
 def test_scan_table_and_invalid_criteria(device: Path) -> None:

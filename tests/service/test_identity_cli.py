@@ -11,8 +11,7 @@ import pytest
 from cryptography import x509
 from typer.testing import CliRunner, Result
 
-from tidings.cli import main  # noqa: F401  (registers the commands)
-from tidings.cli.app import app
+from tidings.cli.main import registered_app
 from tidings.clock import SystemClock
 from tidings.errors import ConfigError, EnrollmentError
 from tidings.service.config import ServiceConfig
@@ -20,6 +19,8 @@ from tidings.service.server import running_server
 from tidings.service.state import IssuedCertificate, ServiceState, default_database_url
 from tidings.service.tls import ca_pin
 from tidings.trust.fetcher import pinned_ssl_context
+
+app = registered_app()
 
 
 def cli(*args: str) -> Result:

@@ -12,6 +12,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,8 +51,11 @@ class ContentStore:
         piece_size: int = DEFAULT_PIECE_SIZE,
         expected_sha256: str | None = None,
         expected_size: int | None = None,
+        on_bytes: Callable[[int], None] | None = None,
     ) -> StoredFile:
         """Copy ``source`` in, hashing it and building its piece map in the same pass.
+
+        ``on_bytes`` is called with the size of each chunk as it is hashed (for progress).
 
         Raises:
             PayloadError: unreadable, too large, or not the size/hash the author gave.
@@ -63,6 +67,8 @@ class ContentStore:
                 while chunk := src.read(CHUNK):
                     hasher.update(chunk)
                     dst.write(chunk)
+                    if on_bytes is not None:
+                        on_bytes(len(chunk))
                     if dst.tell() > MAX_PAYLOAD_BYTES:
                         raise PayloadError(f"{source.name}: larger than {MAX_PAYLOAD_BYTES} bytes")
                 dst.flush()

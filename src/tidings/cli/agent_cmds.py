@@ -5,17 +5,22 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tidings.agent.enroll import TOKEN_ENV, enrollment_token
-from tidings.agent.enroll import enroll as enroll_device
-from tidings.cli.app import app, one_line_errors, out
+from tidings.cli.app import agent_app, one_line_errors, out
 from tidings.clock import SystemClock
 
-agent_app = typer.Typer(help="The device agent: enroll with an update service.")
-app.add_typer(agent_app, name="agent")
+if TYPE_CHECKING:
+    from tidings.agent.state import DeviceIdentity
+
+
+def enroll_device(state_dir: Path, **kwargs: Any) -> DeviceIdentity:
+    """``tidings.agent.enroll.enroll``, loaded (with httpx, cryptography, tuf) when called."""
+    from tidings.agent.enroll import enroll
+
+    return enroll(state_dir, **kwargs)
 
 
 @agent_app.command("enroll")
@@ -31,8 +36,8 @@ def enroll(
     token: Annotated[
         str | None,
         typer.Option(
-            help=f"The token itself (visible to local users in the process list: prefer "
-            f"--token-file or {TOKEN_ENV})."
+            help="The token itself (visible to local users in the process list: prefer "
+            "--token-file or TIDINGS_ENROLL_TOKEN)."
         ),
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to connect and per read.")] = 30.0,
@@ -42,6 +47,8 @@ def enroll(
     The token comes from exactly one of --token-file, the TIDINGS_ENROLL_TOKEN environment
     variable or --token.
     """
+    from tidings.agent.enroll import TOKEN_ENV, enrollment_token
+
     secret = enrollment_token(
         option=token, token_file=token_file, environment=os.environ.get(TOKEN_ENV)
     )

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import Progress
-from rich.table import Table
 
-from tidings.catalog.publisher import Publisher
-from tidings.catalog.rotation import rotate_keys
-from tidings.cli.app import app, keys_app, one_line_errors, out
-from tidings.manifest import load_manifest
+from tidings.cli.app import app, columns, keys_app, one_line_errors, out, print_json
+
+if TYPE_CHECKING:
+    from tidings.catalog.lookup import Located
+    from tidings.catalog.publisher import PublishResult
 
 DataDir = Annotated[Path, typer.Argument(help="The service's data directory.")]
 
@@ -24,21 +23,39 @@ def publish(
     manifests: Annotated[list[Path], typer.Argument(help="Manifest TOML files.")],
 ) -> None:
     """Publish update revisions (one atomic catalog change for all MANIFESTS)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from tidings.catalog.publisher import Publisher
+    from tidings.manifest import load_manifest
+
     publisher = Publisher(data_dir)
     authored = [load_manifest(path) for path in manifests]  # all valid before any work
-    with Progress(transient=True, console=out) as progress:
-        task = progress.add_task("hashing payloads", total=len(authored))
+    with Progress(
+        TextColumn("hashing payloads"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=out,
+        transient=True,
+        disable=not out.is_terminal,  # a pipe or a file gets the result lines only
+    ) as progress:
+        task = progress.add_task("hashing", total=None)
         results = publisher.publish_many(
-            authored, progress=lambda done, total: progress.update(task, completed=done)
+            authored,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
     for path, result in zip(manifests, results, strict=True):
-        if result.unchanged:
-            what = "unchanged"
-        elif result.previous_revision is not None:
-            what = f"revision {result.revision} replaces {result.previous_revision}"
-        else:
-            what = f"revision {result.revision}"
-        out.print(f"published {path.name}: {result.update_id} {what} in {', '.join(result.bins)}")
+        out.print(f"published {path.name}: {result.update_id} {_what(result)}")
+
+
+def _what(result: PublishResult) -> str:
+    if result.unchanged:
+        what = "unchanged"
+    elif result.previous_revision is not None:
+        what = f"revision {result.revision} replaces {result.previous_revision}"
+    else:
+        what = f"revision {result.revision}"
+    return f"{what} in {', '.join(result.bins)}"
 
 
 @app.command("revoke")
@@ -48,18 +65,42 @@ def revoke(
     update_id: Annotated[str, typer.Argument(help="The update's id (UUID).")],
 ) -> None:
     """Withdraw an update: devices stop being offered it."""
+    from tidings.catalog.publisher import Publisher
+
     located = Publisher(data_dir).revoke(update_id)
     out.print(f"revoked {located.id} revision {located.revision} ({located.title})")
 
 
 @app.command("updates")
 @one_line_errors
-def updates(data_dir: DataDir) -> None:
-    """List the updates in the catalog."""
-    table = Table("id", "rev", "kind", "state", "title")
-    for u in Publisher(data_dir).updates():
-        table.add_row(u.id, str(u.revision), u.kind, u.state, u.title)
-    out.print(table)
+def updates(
+    data_dir: DataDir,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (docs/cli.md) instead of columns.")
+    ] = False,
+) -> None:
+    """List the updates in the catalog, published and revoked."""
+    from tidings.catalog.publisher import Publisher
+
+    found = Publisher(data_dir).updates()
+    if as_json:
+        from tidings.cli.json_views import catalog_json
+
+        print_json(catalog_json(found))
+        return
+    if not found:
+        out.print(
+            f"the catalog has no updates; publish one with `tidings publish {data_dir} update.toml`"
+        )
+        return
+    out.print(update_columns(found))  # one call: a catalog can be 100,000 lines
+
+
+def update_columns(found: list[Located]) -> str:
+    """The catalog as columns; the title comes last, so it is never padded."""
+    rows = [("id", "rev", "kind", "state", "title")]
+    rows += [(u.id, str(u.revision), u.kind, u.state, u.title) for u in found]
+    return columns(rows)
 
 
 @keys_app.command("rotate")
@@ -76,6 +117,9 @@ def rotate(
     ],
 ) -> None:
     """Replace a role's signing keys; old keys are kept under keys/retired/."""
+    from tidings.catalog.publisher import Publisher
+    from tidings.catalog.rotation import rotate_keys
+
     result = rotate_keys(Publisher(data_dir), role)
     out.print(
         f"rotated {role}: retired {', '.join(k[:12] for k in result.retired)}; "

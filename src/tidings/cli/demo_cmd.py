@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from tidings.cli.app import app, one_line_errors, out
 
@@ -19,6 +18,8 @@ def demo(
     ] = None,
 ) -> None:
     """Publish a sample catalog, serve it over HTTPS, verify and download it as a device."""
+    from rich.table import Table
+
     from tidings.demo import run_demo  # the service stack loads only for the commands using it
 
     summary = run_demo(work_dir, say=lambda line: out.print(f"  {line}", highlight=False))

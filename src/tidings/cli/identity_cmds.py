@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tidings.cli.app import one_line_errors, out, server_app
+from tidings.cli.app import columns, one_line_errors, out, print_json, server_app
+from tidings.cli.json_views import SCHEMA
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from tidings.service.state import ServiceState
-
-JSON_SCHEMA = 1  # bump when a field changes meaning or disappears; adding fields keeps it
 
 cert_app = typer.Typer(help="The server's TLS certificate (issued by the service CA).")
 server_app.add_typer(cert_app, name="cert")
@@ -56,13 +55,13 @@ def tokens(data_dir: DataDir, database_url: DatabaseUrl = None, as_json: AsJson 
         for t in records
     ]
     if as_json:
-        _print_json("tokens", rows)
+        print_json({"schema": SCHEMA, "tokens": rows})
         return
     table = [
         [r["id"], r["group"], r["status"], str(r["uses"]), _left(r["uses_left"]), r["expires_at"]]
         for r in rows
     ]
-    _print_table(["ID", "GROUP", "STATUS", "USES", "LEFT", "EXPIRES"], table)
+    _say(columns([["ID", "GROUP", "STATUS", "USES", "LEFT", "EXPIRES"], *table]))
 
 
 @server_app.command("devices")
@@ -83,13 +82,13 @@ def devices(data_dir: DataDir, database_url: DatabaseUrl = None, as_json: AsJson
         for d in records
     ]
     if as_json:
-        _print_json("devices", rows)
+        print_json({"schema": SCHEMA, "devices": rows})
         return
     table = [
         [r["device_id"], r["group"], r["hostname"] or "-", r["enrolled_at"], r["revoked_at"] or "-"]
         for r in rows
     ]
-    _print_table(["DEVICE", "GROUP", "HOSTNAME", "ENROLLED", "REVOKED"], table)
+    _say(columns([["DEVICE", "GROUP", "HOSTNAME", "ENROLLED", "REVOKED"], *table]))
 
 
 @server_app.command("revoke-token")
@@ -172,22 +171,3 @@ def _left(uses_left: int | None) -> str:
 
 def _say(line: str) -> None:
     out.print(line, markup=False, highlight=False)
-
-
-def _print_json(kind: str, rows: list[dict[str, Any]]) -> None:
-    import json
-
-    typer.echo(json.dumps({"schema": JSON_SCHEMA, kind: rows}, indent=2, ensure_ascii=True))
-
-
-def _print_table(headers: list[str], rows: list[list[str]]) -> None:
-    """Left-aligned columns, two spaces apart; cells are data, printed as they are."""
-    cells = [[_one_line(c) for c in row] for row in rows]
-    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
-    for row in [headers, *cells]:
-        typer.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-
-
-def _one_line(cell: str) -> str:
-    # A reported host name is untrusted: never let it add lines or control characters.
-    return "".join(c if c.isprintable() else "?" for c in cell)

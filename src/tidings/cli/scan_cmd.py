@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn
-from rich.table import Table
 
-from tidings.cli.app import app, err, one_line_errors, out
-from tidings.scan.session import SearchResult, Update, UpdateSession
+from tidings.cli.app import app, err, labelled, one_line_errors, out, print_json
+
+if TYPE_CHECKING:
+    from tidings.scan.inventory_model import Inventory
+    from tidings.scan.session import SearchResult, UpdateSearcher
 
 
 @app.command("scan")
@@ -22,74 +22,48 @@ def scan(
         str | None,
         typer.Option(help="WUA-style search criteria (docs/search.md).", show_default=False),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (docs/cli.md) instead of a table.")
+    ] = False,
 ) -> None:
     """Sync the signed catalog and list the updates that match CRITERIA for this device."""
+    from tidings.scan.session import UpdateSession
+
     with UpdateSession(state_dir) as session:
         searcher = session.create_searcher()
         if as_json:
-            result = searcher.search(criteria)
-        else:
-            with Progress(
-                TextColumn("{task.description}"), BarColumn(), console=err, transient=True
-            ) as bar:
-                task = bar.add_task("syncing catalog", total=None)
+            from tidings.cli.json_views import search_json
 
-                def show(step: str, done: int, total: int) -> None:
-                    bar.update(task, description=f"syncing {step}", completed=done, total=total)
-
-                result = searcher.search(criteria, progress=show)
-    if as_json:
-        out.print_json(json.dumps(result_json(result)))
-        return
+            print_json(search_json(searcher.search(criteria)))
+            return
+        result = _search_with_progress(searcher, criteria)
+        inventory = session.inventory() if not result.updates else None
     _print_table(result)
+    if inventory is not None:
+        out.print(nothing_found(result, inventory, criteria, state_dir))
 
 
-def result_json(result: SearchResult) -> dict[str, Any]:
-    """The search result as plain JSON types (for ``--json`` and the local API)."""
-    return {
-        "updates": [update_json(u) for u in result.updates],
-        "warnings": list(result.warnings),
-        "stats": {
-            "seconds": round(result.stats.seconds, 4),
-            "bytes_received": result.stats.bytes_received,
-            "bins_selected": result.stats.bins_selected,
-            "bins_verified": result.stats.bins_verified,
-            "documents_fetched": result.stats.documents_fetched,
-        },
-    }
+def _search_with_progress(searcher: UpdateSearcher, criteria: str | None) -> SearchResult:
+    from rich.progress import BarColumn, Progress, TextColumn
 
+    with Progress(
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as bar:
+        task = bar.add_task("syncing catalog", total=None)
 
-def update_json(u: Update) -> dict[str, Any]:
-    """One update as plain JSON types."""
-    behaviour = u.install_behaviour
-    return {
-        "id": u.id,
-        "revision": u.revision,
-        "title": u.title,
-        "kind": u.kind,
-        "type": u.update_type,
-        "classification": u.classification,
-        "severity": u.severity,
-        "kb": list(u.kb_ids),
-        "cves": list(u.cve_ids),
-        "categories": list(u.categories),
-        "supersedes": list(u.supersedes),
-        "download_size": u.download_size,
-        "is_installed": u.is_installed,
-        "is_downloaded": u.is_downloaded,
-        "is_hidden": u.is_hidden,
-        "is_assigned": u.is_assigned,
-        "browse_only": u.browse_only,
-        "reboot": behaviour.reboot.value,
-        "can_uninstall": behaviour.can_uninstall,
-        "eula": u.eula_text is not None,
-        "eula_accepted": u.eula_accepted,
-        "device": u.device,
-    }
+        def show(step: str, done: int, total: int) -> None:
+            bar.update(task, description=f"syncing {step}", completed=done, total=total)
+
+        return searcher.search(criteria, progress=show)
 
 
 def _print_table(result: SearchResult) -> None:
+    from rich.table import Table
+
     table = Table("kind", "title", "classification", "KB", "size", "flags", title="Updates found")
     for u in result.updates:
         flags = [
@@ -111,12 +85,32 @@ def _print_table(result: SearchResult) -> None:
             f"{u.download_size:,}",
             " ".join(flags),
         )
-    out.print(table)
+    if result.updates:
+        out.print(table)
     for warning in result.warnings:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        err.print(labelled("warning:", "yellow", warning))
     s = result.stats
     out.print(
         f"{len(result.updates)} update(s); {s.bins_selected} index bins "
         f"({s.bins_verified} verified anew, {s.documents_fetched} index documents fetched), "
         f"{s.bytes_received:,} bytes in {s.seconds:.2f} s"
+    )
+
+
+def nothing_found(
+    result: SearchResult, inventory: Inventory, criteria: str | None, state_dir: Path
+) -> str:
+    """What an empty search looked at, so the user can tell a wrong inventory from no news."""
+    from tidings.scan.criteria import DEFAULT_CRITERIA
+
+    os_info = inventory.os
+    os_text = "no OS" if os_info is None else f"OS {os_info.product} {os_info.architecture}"
+    hardware_ids = sum(len(d.hardware_ids) + len(d.compatible_ids) for d in inventory.devices)
+    return (
+        f"no updates apply: searched {result.stats.bins_selected} index bins for this device's "
+        f"{os_text}, {len(inventory.products)} product(s), {len(inventory.store)} store "
+        f"package(s) and {len(inventory.devices)} device(s) with {hardware_ids} hardware IDs; "
+        f"{result.stats.candidates} candidate(s) evaluated with criteria "
+        f'"{(criteria or "").strip() or DEFAULT_CRITERIA}". '
+        f"See what this device reports with `tidings agent inventory {state_dir}`"
     )

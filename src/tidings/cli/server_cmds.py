@@ -1,4 +1,4 @@
-"""``tidings server init``, ``tidings server run`` and ``tidings server token``."""
+"""``tidings server init``, ``run``, ``pin`` and ``token``."""
 
 from __future__ import annotations
 
@@ -7,18 +7,12 @@ from typing import Annotated
 
 import typer
 
-from tidings.catalog.config import CatalogConfig
-from tidings.catalog.create import InitOptions, create_data_dir
-from tidings.catalog.layout import REFERENCE_UPDATES, BinCounts, CatalogLayout
-from tidings.catalog.publisher import Publisher
 from tidings.cli.app import one_line_errors, out, server_app
-from tidings.clock import SystemClock
-from tidings.errors import ConfigError
-from tidings.service.config import ServiceConfig
-from tidings.service.state import ServiceState, default_database_url, parse_lifetime
-from tidings.service.tls import ca_pin, create_ca, issue_server_certificate
 
 DataDir = Annotated[Path, typer.Argument(help="The service's data directory.")]
+
+DEFAULT_PORT = 8443  # `server run --port` default; enrollment lines assume it
+EXPECTED_UPDATES = 100_000  # = tidings.catalog.layout.REFERENCE_UPDATES (a test keeps them equal)
 
 
 @server_app.command("init")
@@ -36,9 +30,17 @@ def init(
         typer.Option(
             min=1, help="Updates the catalog should hold: sizes the index bins (fixed for good)."
         ),
-    ] = REFERENCE_UPDATES,
+    ] = EXPECTED_UPDATES,
 ) -> None:
     """Create DATA_DIR: signing keys, an empty signed catalog, a CA and a server certificate."""
+    from rich.text import Text
+
+    from tidings.catalog.config import CatalogConfig
+    from tidings.catalog.create import InitOptions, create_data_dir
+    from tidings.catalog.layout import BinCounts, CatalogLayout
+    from tidings.clock import SystemClock
+    from tidings.service.tls import ca_pin, create_ca, issue_server_certificate
+
     clock = SystemClock()
     names = tuple(hostname or ("localhost", "127.0.0.1", "::1"))
 
@@ -54,7 +56,8 @@ def init(
     out.print(
         f"Created {data_dir} (root {root_threshold}-of-{root_keys}, HTTPS for {', '.join(names)})"
     )
-    out.print(f"CA pin for device enrollment: [bold]{ca_pin(data_dir / 'tls')}[/]")
+    pin = ca_pin(data_dir / "tls")
+    out.print("CA pin for device enrollment:", Text(pin, style="bold"))
 
 
 @server_app.command("run")
@@ -62,7 +65,7 @@ def init(
 def run(
     data_dir: DataDir,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="HTTPS port.")] = 8443,
+    port: Annotated[int, typer.Option(help="HTTPS port.")] = DEFAULT_PORT,
     plain_http_port: Annotated[
         int | None, typer.Option(help="Also serve content over plain HTTP on this port.")
     ] = None,
@@ -73,6 +76,8 @@ def run(
     ] = 300.0,
 ) -> None:
     """Serve the signed catalog over HTTPS until SIGTERM."""
+    from tidings.catalog.publisher import Publisher
+    from tidings.service.config import ServiceConfig
     from tidings.service.server import serve  # uvicorn and FastAPI load only to serve
 
     publisher = Publisher(data_dir)  # fails early, with one line, on a wrong directory
@@ -87,6 +92,16 @@ def run(
     serve(data_dir, config=config, resign=publisher.refresh_online)
 
 
+@server_app.command("pin")
+@one_line_errors
+def pin(data_dir: DataDir) -> None:
+    """Print the CA pin devices check at enrollment (sha256/...)."""
+    from tidings.service.tls import ca_pin
+
+    _check_data_dir(data_dir)
+    out.print(ca_pin(data_dir / "tls"))
+
+
 @server_app.command("token")
 @one_line_errors
 def token(
@@ -95,19 +110,65 @@ def token(
     expires: Annotated[str, typer.Option(help="Lifetime: 30m, 24h, 7d (at most 365d).")] = "24h",
     uses: Annotated[int, typer.Option(help="Enrollments allowed.")] = 1,
     unlimited: Annotated[bool, typer.Option(help="Any number of enrollments.")] = False,
+    server_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The service as devices reach it, for the enroll line "
+            f"(default: https://<the server certificate's first name>:{DEFAULT_PORT}).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Create an enrollment token (shown once: only its hash is stored)."""
+    from tidings.clock import SystemClock
+    from tidings.errors import ConfigError
+    from tidings.service.state import ServiceState, default_database_url, parse_lifetime
+    from tidings.service.tls import ca_pin
+
     if unlimited and uses != 1:
         raise ConfigError("give --uses or --unlimited, not both")
     lifetime = parse_lifetime(expires)
+    _check_data_dir(data_dir)
+    url = server_url or default_server_url(data_dir / "tls")
+    ca = ca_pin(data_dir / "tls")
+    with ServiceState.open(default_database_url(data_dir), clock=SystemClock()) as state:
+        issued = state.create_token(group, lifetime=lifetime, uses=None if unlimited else uses)
+    allowed = "unlimited uses" if issued.uses is None else f"{issued.uses} use(s)"
+    out.print(issued.token)
+    out.print(f"group: {issued.group_id}")
+    out.print(f"expires: {issued.expires_at.strftime('%Y-%m-%dT%H:%M:%SZ')} ({allowed})")
+    enroll = f"tidings agent enroll STATE_DIR --server {url} --pin {ca}"
+    out.print("enroll a device with:")
+    out.print(f"  {enroll} --token {issued.token}")
+    out.print("or, keeping the token out of the process list:")
+    out.print(f"  TIDINGS_ENROLL_TOKEN={issued.token} {enroll}")
+
+
+def _check_data_dir(data_dir: Path) -> None:
+    from tidings.errors import ConfigError
+
     if not (data_dir / "tls" / "ca.pem").is_file():
         raise ConfigError(
             f"{data_dir} is not a Tidings data directory: run `tidings server init {data_dir}`"
         )
-    with ServiceState.open(default_database_url(data_dir), clock=SystemClock()) as state:
-        issued = state.create_token(group, lifetime=lifetime, uses=None if unlimited else uses)
-    allowed = "unlimited uses" if issued.uses is None else f"{issued.uses} use(s)"
-    out.print(issued.token, highlight=False, markup=False)
-    out.print(f"group: {issued.group_id}", highlight=False, markup=False)
-    expiry = issued.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-    out.print(f"expires: {expiry} ({allowed})", highlight=False, markup=False)
+
+
+def default_server_url(tls_dir: Path) -> str:
+    """``https://NAME:8443`` with the first name of the server certificate.
+
+    Raises:
+        ConfigError: the server certificate is missing or unreadable.
+    """
+    from cryptography import x509
+
+    from tidings.errors import ConfigError
+
+    path = tls_dir / "server.pem"
+    try:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        first = str(next(iter(names)).value)
+    except (OSError, ValueError, x509.ExtensionNotFound, StopIteration) as e:
+        raise ConfigError(f"{path}: cannot read the server certificate's names ({e})") from None
+    host = f"[{first}]" if ":" in first else first
+    return f"https://{host}:{DEFAULT_PORT}"

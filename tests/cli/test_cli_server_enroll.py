@@ -1,0 +1,65 @@
+"""``tidings server pin`` and ``server token``: what an administrator hands to a device.
+
+Threat: a new administrator retyping a pin and a token into a long enroll command, getting
+one character wrong, or pinning something other than the service's CA.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from pathlib import Path
+
+from cli_helpers import PROCESS_TIMEOUT_S, TIDINGS, invoke
+
+from tidings.catalog.publisher import PublishResult
+from tidings.service.config import ServiceConfig
+from tidings.service.server import running_server
+from tidings.service.tls import ca_pin
+
+
+def test_server_pin_prints_the_ca_pin(data_dir: Path) -> None:
+    result = invoke("server", "pin", data_dir)
+    assert (result.code, result.stdout) == (0, ca_pin(data_dir / "tls") + "\n")
+
+
+def test_server_pin_of_a_directory_that_is_not_a_data_dir_is_one_line(tmp_path: Path) -> None:
+    result = invoke("server", "pin", tmp_path)
+    assert result.code == 1
+    assert result.stderr.splitlines() == [
+        f"error: {tmp_path} is not a Tidings data directory: run `tidings server init {tmp_path}`"
+    ]
+
+
+def test_token_prints_an_enroll_line_for_the_certificates_first_name(data_dir: Path) -> None:
+    result = invoke("server", "token", data_dir, "--group", "lab")
+    assert result.code == 0, result.stderr
+    token, *rest = result.stdout.splitlines()
+    enroll = (
+        f"tidings agent enroll STATE_DIR --server https://localhost:8443 "
+        f"--pin {ca_pin(data_dir / 'tls')}"
+    )
+    assert f"  {enroll} --token {token}" in rest
+    assert f"  TIDINGS_ENROLL_TOKEN={token} {enroll}" in rest
+
+
+def test_the_printed_enroll_line_enrolls_a_device(
+    data_dir: Path, published: list[PublishResult], tmp_path: Path
+) -> None:
+    with running_server(data_dir, ServiceConfig(port=0)) as endpoints:
+        issued = invoke(
+            "server", "token", data_dir, "--group", "lab", "--server-url", endpoints.base_url
+        )
+        [line] = [
+            line.strip()
+            for line in issued.stdout.splitlines()
+            if line.strip().startswith("tidings agent enroll")
+        ]
+        state_dir = tmp_path / "device"
+        words = [str(state_dir) if w == "STATE_DIR" else w for w in shlex.split(line)]
+        assert words[:3] == ["tidings", "agent", "enroll"]
+        enrolled = subprocess.run(
+            [*TIDINGS, *words[1:]], capture_output=True, text=True, timeout=PROCESS_TIMEOUT_S
+        )
+    assert enrolled.returncode == 0, enrolled.stderr
+    assert enrolled.stdout.startswith("enrolled device ")
