@@ -9,6 +9,8 @@ from attack_helpers import Device, new_device
 from repo_simulator import RepositorySimulator
 
 from tidings.catalog.publisher import PublishResult
+from tidings.clock import FixedClock
+from tidings.service.tls import create_ca, issue_server_certificate
 
 Templates = tuple[Path, Path, list[PublishResult]]
 
@@ -30,3 +32,12 @@ def disk_sim(data_dir: Path, published: list[PublishResult]) -> RepositorySimula
 def device(templates: Templates, tmp_path: Path) -> Device:
     """A device enrolled with the catalog's first root, with nothing synced yet."""
     return new_device(templates[1], tmp_path / "device")
+
+
+@pytest.fixture
+def other_ca(tmp_path: Path, clock: FixedClock) -> Path:
+    """Another CA, with a server certificate for 127.0.0.1: a man in the middle's."""
+    tls = tmp_path / "mitm"
+    create_ca(tls, clock=clock)
+    issue_server_certificate(tls, clock=clock)
+    return tls

@@ -20,11 +20,10 @@ from attack_helpers import Device, TrickleServer, elapsed_s, mirror_of, new_devi
 from repo_simulator import RepositorySimulator
 
 from tidings.catalog.publisher import PublishResult
-from tidings.clock import FixedClock
 from tidings.errors import DeadlineError, IntegrityError, TransportError, UntrustedServerError
 from tidings.service.config import ServiceConfig
 from tidings.service.server import running_server
-from tidings.service.tls import SERVER_CERT, SERVER_KEY, ca_pin, create_ca, issue_server_certificate
+from tidings.service.tls import SERVER_CERT, SERVER_KEY, ca_pin
 from tidings.trust.fetcher import FetcherConfig, HttpxFetcher
 
 Templates = tuple[Path, Path, list[PublishResult]]
@@ -89,15 +88,6 @@ def test_slow_retrieval_hits_the_deadline_and_last_good_stays_trusted(
 
 
 # -- wrong pin ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def other_ca(tmp_path: Path, clock: FixedClock) -> Path:
-    """Another CA, with a server certificate for 127.0.0.1 (a man in the middle's)."""
-    tls = tmp_path / "mitm"
-    create_ca(tls, clock=clock)
-    issue_server_certificate(tls, clock=clock)
-    return tls
 
 
 @pytest.mark.parametrize("wrong", ["pin of another key", "CA file of another CA"])

@@ -23,15 +23,6 @@ from tidings.trust.conformance import run
 from tidings.trust.fetcher import HttpxFetcher
 
 
-@pytest.fixture
-def other_ca(tmp_path: Path, clock: FixedClock) -> Path:
-    """Another CA with a server certificate for 127.0.0.1: a man in the middle's."""
-    tls = tmp_path / "mitm"
-    create_ca(tls, clock=clock)
-    issue_server_certificate(tls, clock=clock)
-    return tls
-
-
 def _impostor_config(data_dir: Path, tmp_path: Path, clock: FixedClock, name: str) -> ServiceConfig:
     if name == "server certificate of another CA":
         other = tmp_path / "mitm"
