@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import pytest
-
 from atomic_helpers import UpdateSpec, write_manifest
 
 from tidings.catalog.content import ContentStore
