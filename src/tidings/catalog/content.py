@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tidings.catalog.piecemap import DEFAULT_PIECE_SIZE, PieceHasher, PieceMap
-from tidings.errors import PayloadError
+from tidings.catalog.staging import staged_path
+from tidings.errors import CatalogError, PayloadError
 from tidings.fsutil import fsync_dir
 
 CHUNK = 1_048_576  # bytes read at a time
@@ -128,6 +129,36 @@ class ContentStore:
             except OSError:  # another filesystem
                 _replace_with(source, dest)
                 return
+
+    def stage_link(self, sha256: str, dest: Path) -> Path | None:
+        """Prepare the served name ``dest`` to show the content ``sha256`` at the next commit.
+
+        Returns None when ``dest`` already shows it (kept as it is, the same inode), else a
+        hidden hard link beside it (staging.py) for the commit to rename over it.
+
+        Raises:
+            CatalogError: the content is no longer in the store (removed by a concurrent gc).
+        """
+        source = self.path_of(sha256)
+        if not source.exists():
+            raise CatalogError(
+                f"content {sha256} left the content store during this publish "
+                "(a concurrent gc?): publish again"
+            )
+        with contextlib.suppress(FileNotFoundError):
+            if _same_content(source, dest):
+                return None
+        staged = staged_path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            staged.unlink()
+        try:
+            os.link(source, staged)
+        except FileNotFoundError:
+            raise
+        except OSError:  # another filesystem
+            shutil.copyfile(source, staged)
+        return staged
 
     def _keep_existing(self, sha256: str, size: int) -> bool:
         """Whether the stored file of ``sha256`` is whole and is kept (its mtime refreshed).

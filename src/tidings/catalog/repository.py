@@ -6,8 +6,18 @@ newest), ``N.<role>.json`` for snapshot and every targets role, and ``timestamp.
 Atomicity invariant (DESIGN.md §3): versioned files are immutable once referenced, and the only
 file ever replaced in place is ``timestamp.json``. A commit writes and fsyncs every new versioned
 file first and replaces ``timestamp.json`` last, so a reader at any moment sees the old complete
-catalog or the new one, and kill -9 at any point leaves the old catalog valid (at worst with
-unreferenced files that the next commit overwrites). Writers are serialized by ``publish.lock``.
+catalog or the new one, and kill -9 at any point leaves the old catalog valid. Writers are
+serialized by ``publish.lock``.
+
+A published name never changes its bytes (caches and CDNs keep versioned files for a year):
+
+* every new file of a commit (versioned metadata, index documents and payload links, their gzip
+  copies) is written under a hidden staged name (staging.py) and renamed into place
+  only at the commit, just before ``timestamp.json`` is replaced; a publish killed before that
+  leaves only hidden files, which nothing serves (gc.py removes them);
+* a version number is never reused: a role's (or the snapshot's) next version skips any
+  ``N.<role>.json`` already on disk, which only a publish killed between those renames and the
+  timestamp can leave; the service does not serve such a file (``service/committed.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +45,7 @@ from tuf.api.serialization.json import JSONSerializer
 
 from tidings.canonical import canonical_bytes
 from tidings.catalog.keys import KeyStore
+from tidings.catalog.staging import write_staged
 from tidings.clock import Clock
 from tidings.errors import CatalogError, RollbackError
 from tidings.fsutil import TooLargeError, atomic_write, file_lock, fsync_dir, read_bounded
@@ -82,6 +94,18 @@ class Session:
     signed_expiry: dict[str, datetime] = field(default_factory=dict)  # roles written, by commit
     _roles: dict[str, _Loaded] = field(default_factory=dict)
     _root_dirty: bool = False
+    _staged: dict[Path, Path] = field(default_factory=dict)  # final name -> staged name
+
+    def stage(self, final: Path, staged: Path) -> None:
+        """Rename ``staged`` over ``final`` when this session commits (see module docstring)."""
+        self._staged[final] = staged
+
+    def discard_staged(self) -> None:
+        """Remove what was staged but not committed (the publish failed or changed nothing)."""
+        for staged in self._staged.values():
+            with contextlib.suppress(FileNotFoundError):
+                staged.unlink()
+        self._staged.clear()
 
     def role(self, name: str) -> Metadata[Targets]:
         """A targets role as committed (or as changed so far in this session).
@@ -204,22 +228,32 @@ class Repository:
         snapshot = session.snapshot.signed
         for name in session.dirty_roles():
             loaded = session._roles[name]
-            data = self._sign(name, loaded.md, now, bump=not loaded.new)
+            data = self._sign(name, loaded.md, now, bump=not loaded.new, versioned=True)
             version = loaded.md.signed.version
-            self._write_versioned(f"{version}.{name}.json", data)
+            self._write_versioned(session, f"{version}.{name}.json", data)
             snapshot.meta[f"{name}.json"] = _meta_file(version, data)
             loaded.dirty = loaded.new = False
             session.signed_expiry[name] = loaded.md.signed.expires
         self._write_snapshot_and_timestamp(session, now)
 
-    def _write_versioned(self, name: str, data: bytes) -> None:
-        """One immutable metadata file and its gzip copy (served to clients that accept it).
-
-        The directory is fsynced once per commit, before the timestamp moves.
-        """
-        atomic_write(self.metadata_dir / name, data, sync_dir=False)
+    def _write_versioned(self, session: Session, name: str, data: bytes) -> None:
+        """Stage one immutable metadata file and its gzip copy (served to clients that accept
+        it); the commit renames them into place just before the timestamp moves."""
+        path = self.metadata_dir / name
         packed = gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
-        atomic_write(self.metadata_dir / f"{name}.gz", packed, sync_dir=False)
+        session.stage(path, write_staged(path, data))
+        gz_path = path.with_name(f"{name}.gz")
+        session.stage(gz_path, write_staged(gz_path, packed))
+
+    def _publish_staged(self, session: Session) -> None:
+        """Rename every staged file into place and make the renames durable."""
+        directories = {self.metadata_dir}
+        for final, staged in session._staged.items():
+            os.replace(staged, final)
+            directories.add(final.parent)
+        session._staged.clear()
+        for directory in directories:
+            fsync_dir(directory)
 
     def refresh_timestamp(self, session: Session, *, with_snapshot: bool = False) -> None:
         """Re-sign the online roles before they expire (the service does this on a schedule)."""
@@ -230,11 +264,11 @@ class Repository:
     ) -> None:
         if snapshot:
             snap_md = session.snapshot
-            data = self._sign("snapshot", snap_md, now, bump=not session.initial)
-            self._write_versioned(f"{snap_md.signed.version}.snapshot.json", data)
+            data = self._sign("snapshot", snap_md, now, bump=not session.initial, versioned=True)
+            self._write_versioned(session, f"{snap_md.signed.version}.snapshot.json", data)
             session.timestamp.signed.snapshot_meta = _meta_file(snap_md.signed.version, data)
-        # Every file the new timestamp leads to must be durable before the timestamp is.
-        fsync_dir(self.metadata_dir)
+        # Every file the new timestamp leads to must be in place and durable before it is.
+        self._publish_staged(session)
         ts_md = session.timestamp
         data = self._sign("timestamp", ts_md, now, bump=not session.initial)
         session.initial = False
@@ -245,9 +279,20 @@ class Repository:
                 raise RollbackError("timestamp.json changed under the publish lock")
         atomic_write(ts_path, data)
 
-    def _sign(self, name: str, md: Metadata[Any], now: datetime, *, bump: bool = True) -> bytes:
+    def _sign(
+        self,
+        name: str,
+        md: Metadata[Any],
+        now: datetime,
+        *,
+        bump: bool = True,
+        versioned: bool = False,
+    ) -> bytes:
         if bump:
             md.signed.version += 1
+        if versioned:  # never reuse a name a killed commit left, whatever its bytes
+            while (self.metadata_dir / f"{md.signed.version}.{name}.json").exists():
+                md.signed.version += 1
         md.signed.expires = _whole_seconds(now + self.expiry.for_role(name))
         md.signatures.clear()
         payload = canonical_bytes(md.signed.to_dict())
