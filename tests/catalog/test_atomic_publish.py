@@ -287,9 +287,11 @@ def _killed_at(child: Child, children: list[Child]) -> None:
 
 def _wait_first_write(child: Child, metadata: Path, files_before: dict[str, int]) -> None:
     wait_until(
-        lambda: _staged_written(metadata)
-        or _versioned_written(metadata, files_before)
-        or _exited(child),
+        lambda: (
+            _staged_written(metadata)
+            or _versioned_written(metadata, files_before)
+            or _exited(child)
+        ),
         timeout_s=CHILD_TIMEOUT_S,
         what="the commit's first versioned file",
     )
