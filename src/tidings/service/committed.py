@@ -48,7 +48,7 @@ class CommittedVersions:
                 timestamp,
                 lambda v: _read(self._dir / f"{v}.snapshot.json", MAX_SNAPSHOT_BYTES),
             )
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except (OSError, ValueError) as e:  # JSON errors are ValueErrors
             logger.warning("cannot read the committed catalog: %s", e)
             return None
 

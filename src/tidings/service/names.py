@@ -99,7 +99,8 @@ def committed_versions(timestamp_json: bytes, read_snapshot: SnapshotReader) -> 
 
 def _meta_versions(data: bytes) -> dict[str, int]:
     doc = json.loads(data)
-    meta = doc["signed"]["meta"] if isinstance(doc, dict) else None
+    signed = doc.get("signed") if isinstance(doc, dict) else None
+    meta = signed.get("meta") if isinstance(signed, dict) else None
     if not isinstance(meta, dict):
         raise ValueError("no meta")
     versions = {}
