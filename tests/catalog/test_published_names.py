@@ -18,7 +18,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from atomic_helpers import (
     PAUSED_FILE,
     Child,
@@ -31,6 +30,7 @@ from atomic_helpers import (
     wait_until,
     write_manifest,
 )
+from fastapi import FastAPI
 from tuf.api.metadata import Metadata, Snapshot, Timestamp
 
 from tidings.catalog.publisher import Publisher
