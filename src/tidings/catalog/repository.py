@@ -52,6 +52,7 @@ from tidings.fsutil import TooLargeError, atomic_write, file_lock, fsync_dir, re
 
 SERIALIZER = JSONSerializer(compact=True)
 MAX_METADATA_BYTES = 64 * 1024**2  # bytes; the writer refuses to read anything larger
+LOCK_FILE = "publish.lock"  # in the data directory: publishers, re-signing and gc take turns
 GZIP_LEVEL = 6  # metadata is JSON: ~4x smaller on the wire for a few ms per commit
 
 
@@ -176,7 +177,7 @@ class Repository:
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Serialize writers across processes (publishers and the service's re-signer)."""
-        with file_lock(self.data_dir / "publish.lock"):
+        with file_lock(self.data_dir / LOCK_FILE):
             yield
 
     def read_metadata(self, path: Path, kind: type[Any]) -> Metadata[Any]:

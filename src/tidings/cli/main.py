@@ -6,6 +6,7 @@ from tidings.cli import (  # noqa: F401  (registers commands)
     agent_cmds,
     catalog_cmds,
     demo_cmd,
+    gc_cmd,
     scan_cmd,
     server_cmds,
 )
