@@ -173,7 +173,7 @@ def test_kill_9_during_publish_leaves_the_old_catalog_valid(
         before = view
         last_ops = ops
 
-    # The next publisher takes the lock, writes over the orphans, and sees the right state:
+    # The next publisher takes the lock, numbers past any orphan, and sees the right state:
     # retry the last batch and move one sample update to a new revision, in one commit.
     publisher = Publisher(data_dir)
     sample_os = tmp_path / "samples" / "os-cumulative.toml"
