@@ -165,9 +165,9 @@ def test_kill_9_during_publish_leaves_the_old_catalog_valid(
             assert status == SIGKILLED, label
             # It died mid-commit: its new versioned files are on disk, referenced by nothing,
             # under hidden staged names until the commit renames them just before the timestamp.
-            assert _staged_written(metadata), label
             renamed = pause_at == "timestamp-rename"
             assert _versioned_written(metadata, files_before) == renamed, label
+            assert renamed or _staged_written(metadata, files_before), label
             assert view.timestamp_version == before.timestamp_version, label
         assert view.updates == expected, label
         before = view
@@ -288,7 +288,7 @@ def _killed_at(child: Child, children: list[Child]) -> None:
 def _wait_first_write(child: Child, metadata: Path, files_before: dict[str, int]) -> None:
     wait_until(
         lambda: (
-            _staged_written(metadata)
+            _staged_written(metadata, files_before)
             or _versioned_written(metadata, files_before)
             or _exited(child)
         ),
@@ -328,8 +328,12 @@ def _inodes(directory: Path) -> dict[str, int]:
         return {e.name: e.inode() for e in entries}
 
 
-def _staged_written(directory: Path) -> bool:
-    return any(STAGED_FILE.fullmatch(name) for name in _inodes(directory))
+def _staged_written(directory: Path, before: dict[str, int]) -> bool:
+    """Whether a versioned metadata file was (re)written under its staged name since ``before``."""
+    return any(
+        STAGED_FILE.fullmatch(name) and before.get(name) != inode
+        for name, inode in _inodes(directory).items()
+    )
 
 
 def _versioned_written(directory: Path, before: dict[str, int]) -> bool:

@@ -84,18 +84,25 @@ class ServedHistory:
         self.app = app
         self.data_dir = data_dir
         self.bytes: dict[str, bytes] = {}
+        # (role, version) of every snapshot seen committed, and the roles it lists; before
+        # any kill, every versioned file on disk was committed by some publish.
+        self.committed = {
+            (m["role"], int(m["version"]))
+            for p in (data_dir / "repo" / "metadata").iterdir()
+            if (m := VERSIONED.fullmatch(f"/metadata/{p.name}"))
+        }
 
     def observe(self, moment: str) -> set[str]:
         """Ask for every file on disk; fail if a name changed its bytes or is not committed."""
         served = asyncio.run(self._fetch_all())
-        committed = committed_versions(self.data_dir)
+        self.committed |= committed_versions(self.data_dir)
         for name, data in served.items():
             earlier = self.bytes.setdefault(name, data)
             assert earlier == data, f"{name} changed its bytes {moment}"
             match = VERSIONED.fullmatch(name.partition(" ")[2])
             if match and match["role"] != "root":
-                version, role = int(match["version"]), match["role"]
-                assert version <= committed.get(role, 0), f"{name} is not committed {moment}"
+                listed = (match["role"], int(match["version"])) in self.committed
+                assert listed, f"{name} was never committed, yet served {moment}"
         return set(served)
 
     async def _fetch_all(self) -> dict[str, bytes]:
@@ -122,14 +129,14 @@ class ServedHistory:
                 yield f"/targets/{path.relative_to(repo / 'targets').as_posix()}"
 
 
-def committed_versions(data_dir: Path) -> dict[str, int]:
-    """Role -> version in the committed snapshot (and ``snapshot`` -> its own version)."""
+def committed_versions(data_dir: Path) -> set[tuple[str, int]]:
+    """(role, version) of the committed snapshot and of every role it lists."""
     metadata = data_dir / "repo" / "metadata"
     timestamp = Metadata[Timestamp].from_file(str(metadata / "timestamp.json")).signed
     version = timestamp.snapshot_meta.version
     snapshot = Metadata[Snapshot].from_file(str(metadata / f"{version}.snapshot.json")).signed
-    versions = {name.removesuffix(".json"): meta.version for name, meta in snapshot.meta.items()}
-    return versions | {"snapshot": version}
+    listed = {(name.removesuffix(".json"), meta.version) for name, meta in snapshot.meta.items()}
+    return listed | {("snapshot", version)}
 
 
 def test_no_served_name_changes_its_bytes_when_a_publish_is_killed_at_any_step(
@@ -142,8 +149,8 @@ def test_no_served_name_changes_its_bytes_when_a_publish_is_killed_at_any_step(
             write_manifest(tmp_path / f"batch{number}", spec)
             for spec in mixed_specs(20, first_kind=number)
         ]
-        plan = ChildPlan(str(catalog), [{"publish": str(p)} for p in batch], batch=True)
-        plan = ChildPlan(**{**plan.__dict__, "pause_at": point})
+        ops = [{"publish": str(p)} for p in batch]
+        plan = ChildPlan(str(catalog), ops, batch=True, pause_at=point)
         children.append(child := start_child(plan, tmp_path / f"kill{number}"))
         wait_until(
             lambda: (child.signal_dir / PAUSED_FILE).exists() or child.process.poll() is not None,

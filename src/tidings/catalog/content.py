@@ -154,10 +154,10 @@ class ContentStore:
             staged.unlink()
         try:
             os.link(source, staged)
-        except FileNotFoundError:
-            raise
-        except OSError:  # another filesystem
-            shutil.copyfile(source, staged)
+        except OSError as e:
+            if isinstance(e, FileNotFoundError):
+                raise
+            shutil.copyfile(source, staged)  # another filesystem
         return staged
 
     def _keep_existing(self, sha256: str, size: int) -> bool:

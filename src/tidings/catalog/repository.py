@@ -17,7 +17,8 @@ A published name never changes its bytes (caches and CDNs keep versioned files f
   leaves only hidden files, which nothing serves (gc.py removes them);
 * a version number is never reused: a role's (or the snapshot's) next version skips any
   ``N.<role>.json`` already on disk, which only a publish killed between those renames and the
-  timestamp can leave; the service does not serve such a file (``service/committed.py``).
+  timestamp can leave; the service does not serve such a file (``service/committed.py``), and
+  the commit that skips it removes it once the timestamp has moved past it.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ class Session:
     _roles: dict[str, _Loaded] = field(default_factory=dict)
     _root_dirty: bool = False
     _staged: dict[Path, Path] = field(default_factory=dict)  # final name -> staged name
+    _skipped: list[Path] = field(default_factory=list)  # versioned names a killed commit left
 
     def stage(self, final: Path, staged: Path) -> None:
         """Rename ``staged`` over ``final`` when this session commits (see module docstring)."""
@@ -229,7 +231,7 @@ class Repository:
         snapshot = session.snapshot.signed
         for name in session.dirty_roles():
             loaded = session._roles[name]
-            data = self._sign(name, loaded.md, now, bump=not loaded.new, versioned=True)
+            data = self._sign(name, loaded.md, now, bump=not loaded.new, skip=session._skipped)
             version = loaded.md.signed.version
             self._write_versioned(session, f"{version}.{name}.json", data)
             snapshot.meta[f"{name}.json"] = _meta_file(version, data)
@@ -265,7 +267,9 @@ class Repository:
     ) -> None:
         if snapshot:
             snap_md = session.snapshot
-            data = self._sign("snapshot", snap_md, now, bump=not session.initial, versioned=True)
+            data = self._sign(
+                "snapshot", snap_md, now, bump=not session.initial, skip=session._skipped
+            )
             self._write_versioned(session, f"{snap_md.signed.version}.snapshot.json", data)
             session.timestamp.signed.snapshot_meta = _meta_file(snap_md.signed.version, data)
         # Every file the new timestamp leads to must be in place and durable before it is.
@@ -279,6 +283,12 @@ class Repository:
             if on_disk.signed.version >= ts_md.signed.version:
                 raise RollbackError("timestamp.json changed under the publish lock")
         atomic_write(ts_path, data)
+        # Committed past them: no later version can take those numbers, and nothing lists them.
+        for skipped in session._skipped:
+            for path in (skipped, skipped.with_name(f"{skipped.name}.gz")):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        session._skipped.clear()
 
     def _sign(
         self,
@@ -287,13 +297,18 @@ class Repository:
         now: datetime,
         *,
         bump: bool = True,
-        versioned: bool = False,
+        skip: list[Path] | None = None,
     ) -> bytes:
+        """Sign ``md`` (a new version if ``bump``). With ``skip``, a versioned file: a version
+        whose name a killed commit left on disk is skipped, never reused, and listed there."""
         if bump:
             md.signed.version += 1
-        if versioned:  # never reuse a name a killed commit left, whatever its bytes
-            while (self.metadata_dir / f"{md.signed.version}.{name}.json").exists():
-                md.signed.version += 1
+        while skip is not None:
+            taken = self.metadata_dir / f"{md.signed.version}.{name}.json"
+            if not taken.exists():
+                break
+            skip.append(taken)
+            md.signed.version += 1
         md.signed.expires = _whole_seconds(now + self.expiry.for_role(name))
         md.signatures.clear()
         payload = canonical_bytes(md.signed.to_dict())
