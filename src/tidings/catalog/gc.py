@@ -195,7 +195,9 @@ def collect(
         for f in removable_metadata(files, reach.roles, committed):
             doomed.append((METADATA, metadata / f.name))
         doomed += _unreached_targets(data_dir / "repo" / "targets", reach.served)
-        doomed += _unreached_content(data_dir / "content", reach.content, now - policy.keep)
+        # Never younger than temp_grace: a publish may have just stored it, lock not yet taken.
+        content_cutoff = now - max(policy.keep, policy.temp_grace)
+        doomed += _unreached_content(data_dir / "content", reach.content, content_cutoff)
         doomed += _temporary(data_dir, now - policy.temp_grace)
         _remove(doomed, report)
     return report

@@ -305,7 +305,7 @@ class Repository:
             md.signed.version += 1
         while skip is not None:
             taken = self.metadata_dir / f"{md.signed.version}.{name}.json"
-            if not taken.exists():
+            if not (taken.exists() or taken.with_name(f"{taken.name}.gz").exists()):
                 break
             skip.append(taken)
             md.signed.version += 1
