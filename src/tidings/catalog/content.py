@@ -140,25 +140,26 @@ class ContentStore:
             CatalogError: the content is no longer in the store (removed by a concurrent gc).
         """
         source = self.path_of(sha256)
-        if not source.exists():
-            raise CatalogError(
-                f"content {sha256} left the content store during this publish "
-                "(a concurrent gc?): publish again"
-            )
-        with contextlib.suppress(FileNotFoundError):
-            if _same_content(source, dest):
-                return None
+        if os.path.lexists(dest) and _same_content(source, dest):
+            return None
         staged = staged_path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            staged.unlink()
-        try:
-            os.link(source, staged)
-        except OSError as e:
-            if isinstance(e, FileNotFoundError):
-                raise
-            shutil.copyfile(source, staged)  # another filesystem
-        return staged
+        for _ in range(3):  # the common case is one link(2); the others fix what is in the way
+            try:
+                os.link(source, staged)
+                return staged
+            except FileExistsError:  # a stale staged link of a killed publish
+                staged.unlink()
+            except FileNotFoundError:
+                if not source.exists():
+                    raise CatalogError(
+                        f"content {sha256} left the content store during this publish "
+                        "(a concurrent gc?): publish again"
+                    ) from None
+                dest.parent.mkdir(parents=True, exist_ok=True)
+            except OSError:  # another filesystem
+                shutil.copyfile(source, staged)
+                return staged
+        raise CatalogError(f"cannot stage {dest}: it keeps changing under the publish lock")
 
     def _keep_existing(self, sha256: str, size: int) -> bool:
         """Whether the stored file of ``sha256`` is whole and is kept (its mtime refreshed).

@@ -54,6 +54,7 @@ from tidings.fsutil import TooLargeError, atomic_write, file_lock, fsync_dir, re
 SERIALIZER = JSONSerializer(compact=True)
 MAX_METADATA_BYTES = 64 * 1024**2  # bytes; the writer refuses to read anything larger
 LOCK_FILE = "publish.lock"  # in the data directory: publishers, re-signing and gc take turns
+GROUP_SYNC_DIRECTORIES = 64  # above this many directories renamed into, one os.sync
 GZIP_LEVEL = 6  # metadata is JSON: ~4x smaller on the wire for a few ms per commit
 
 
@@ -255,6 +256,9 @@ class Repository:
             os.replace(staged, final)
             directories.add(final.parent)
         session._staged.clear()
+        if len(directories) > GROUP_SYNC_DIRECTORIES:
+            os.sync()  # a bulk publish touches hundreds of bin directories: one sync for all
+            return
         for directory in directories:
             fsync_dir(directory)
 

@@ -9,7 +9,6 @@ such files, which the next publish of the same name overwrites and gc.py removes
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 
@@ -27,13 +26,20 @@ def write_staged(path: Path, data: bytes, *, durable: bool = True) -> Path:
     ``durable=False`` skips the fsync, for a caller that syncs everything at once afterwards.
     """
     staged = staged_path(path)
-    staged.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileNotFoundError):
-        staged.unlink()  # a stale one may be read-only, or a hard link into the content store
-    with staged.open("xb") as f:
+    for _ in range(3):  # the common case is one open(2); the others fix what is in the way
+        try:
+            fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            break
+        except FileExistsError:  # a stale one of a killed publish (maybe read-only)
+            staged.unlink()
+        except FileNotFoundError:
+            staged.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        raise FileExistsError(f"cannot create {staged}")
+    with os.fdopen(fd, "wb") as f:
         f.write(data)
         f.flush()
+        os.fchmod(fd, 0o644)  # whatever the umask: a static web server must read it
         if durable:
-            os.fsync(f.fileno())
-    os.chmod(staged, 0o644)
+            os.fsync(fd)
     return staged
