@@ -140,8 +140,9 @@ class ContentStore:
             CatalogError: the content is no longer in the store (removed by a concurrent gc).
         """
         source = self.path_of(sha256)
-        if os.path.lexists(dest) and _same_content(source, dest):
-            return None
+        with contextlib.suppress(FileNotFoundError):  # a missing source is reported below
+            if os.path.lexists(dest) and _same_content(source, dest):
+                return None
         staged = staged_path(dest)
         for _ in range(3):  # the common case is one link(2); the others fix what is in the way
             try:
