@@ -347,12 +347,23 @@ def mixed_specs(count: int, *, first_kind: int = 0) -> list[UpdateSpec]:
 
 # --------------------------------------------------------------------------- the child publisher
 
-PAUSE_POINTS = ("versioned:1", "versioned:10", "snapshot", "timestamp-rename", "lookup")
+PAUSE_POINTS = (
+    "versioned:1",
+    "versioned:10",
+    "snapshot",
+    "renamed:1",
+    "renamed:metadata",
+    "timestamp-rename",
+    "lookup",
+)
 """Where a child can stop, mid-publish, for the parent to kill it:
 
 * ``versioned:1``, ``versioned:10``: right after the first (tenth) new versioned targets file
-  (``<version>.<role>.json``) is durable;
-* ``snapshot``: right after the new ``N.snapshot.json`` is durable;
+  (``<version>.<role>.json``) is durable under its staged name;
+* ``snapshot``: right after the new ``N.snapshot.json`` is durable under its staged name;
+* ``renamed:1``: the commit renamed its first staged file into place (an index document or a
+  payload link), the rest are still staged;
+* ``renamed:metadata``: the commit renamed its first versioned metadata file into place;
 * ``timestamp-rename``: the new timestamp is written and fsynced to its temporary name, not yet
   renamed over ``timestamp.json``;
 * ``lookup``: ``timestamp.json`` is replaced (committed), ``catalog.db`` not yet updated.
@@ -476,25 +487,34 @@ def _install_pause(point: str, signal_dir: Path) -> None:
         time.sleep(PAUSE_LIMIT_S)
         os._exit(4)
 
-    real_write = repository.atomic_write
+    real_write = repository.write_staged
     versioned = 0
 
-    def atomic_write(path: Path, data: bytes, **kwargs: Any) -> None:
+    def write_staged(path: Path, data: bytes, **kwargs: Any) -> Path:
         nonlocal versioned
-        real_write(path, data, **kwargs)
+        staged = real_write(path, data, **kwargs)
         if re.fullmatch(r"\d+\.(?!root\.|snapshot\.).+\.json", path.name):
             versioned += 1
             if point == f"versioned:{versioned}":
                 pause()
         if point == "snapshot" and path.name.endswith(".snapshot.json"):
             pause()
+        return staged
 
     real_replace = os.replace
+    renamed = 0
 
     def os_replace(src: Any, dst: Any, **kwargs: Any) -> None:
+        nonlocal renamed
         if point == "timestamp-rename" and Path(dst).name == "timestamp.json":
             pause()
         real_replace(src, dst, **kwargs)
+        if str(src).endswith(".staged"):
+            renamed += 1
+            if point == "renamed:1" and renamed == 1:
+                pause()
+            if point == "renamed:metadata" and Path(dst).parent.name == "metadata":
+                pause()
 
     real_record = publisher.Lookup.record
 
@@ -503,7 +523,7 @@ def _install_pause(point: str, signal_dir: Path) -> None:
             pause()
         real_record(self, *args, **kwargs)
 
-    repository.atomic_write = atomic_write  # type: ignore[assignment]
+    repository.write_staged = write_staged  # type: ignore[assignment]
     os.replace = os_replace  # type: ignore[assignment]
     publisher.Lookup.record = record  # type: ignore[method-assign]
 

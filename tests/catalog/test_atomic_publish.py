@@ -45,6 +45,7 @@ from tidings.manifest import load_manifest
 SIGKILLED = -9  # Popen.returncode of a child ended by SIGKILL
 CHILD_TIMEOUT_S = 60.0
 VERSIONED_FILE = re.compile(r"\d+\..+\.json")
+STAGED_FILE = re.compile(r"\.\d+\..+\.json\.staged")
 
 
 @pytest.fixture
@@ -162,14 +163,17 @@ def test_kill_9_during_publish_leaves_the_old_catalog_valid(
             expected |= {s.update_id: 1 for s in batch}
         elif pause_at is not None:
             assert status == SIGKILLED, label
-            # It died mid-commit: its new versioned files are on disk, referenced by nothing.
-            assert _versioned_written(metadata, files_before), label
+            # It died mid-commit: its new versioned files are on disk, referenced by nothing,
+            # under hidden staged names until the commit renames them just before the timestamp.
+            renamed = pause_at == "timestamp-rename"
+            assert _versioned_written(metadata, files_before) == renamed, label
+            assert renamed or _staged_written(metadata, files_before), label
             assert view.timestamp_version == before.timestamp_version, label
         assert view.updates == expected, label
         before = view
         last_ops = ops
 
-    # The next publisher takes the lock, writes over the orphans, and sees the right state:
+    # The next publisher takes the lock, numbers past any orphan, and sees the right state:
     # retry the last batch and move one sample update to a new revision, in one commit.
     publisher = Publisher(data_dir)
     sample_os = tmp_path / "samples" / "os-cumulative.toml"
@@ -283,7 +287,11 @@ def _killed_at(child: Child, children: list[Child]) -> None:
 
 def _wait_first_write(child: Child, metadata: Path, files_before: dict[str, int]) -> None:
     wait_until(
-        lambda: _versioned_written(metadata, files_before) or _exited(child),
+        lambda: (
+            _staged_written(metadata, files_before)
+            or _versioned_written(metadata, files_before)
+            or _exited(child)
+        ),
         timeout_s=CHILD_TIMEOUT_S,
         what="the commit's first versioned file",
     )
@@ -318,6 +326,14 @@ def _rewind_lookup(data_dir: Path, *, forget: str | None) -> None:
 def _inodes(directory: Path) -> dict[str, int]:
     with os.scandir(directory) as entries:
         return {e.name: e.inode() for e in entries}
+
+
+def _staged_written(directory: Path, before: dict[str, int]) -> bool:
+    """Whether a versioned metadata file was (re)written under its staged name since ``before``."""
+    return any(
+        STAGED_FILE.fullmatch(name) and before.get(name) != inode
+        for name, inode in _inodes(directory).items()
+    )
 
 
 def _versioned_written(directory: Path, before: dict[str, int]) -> bool:

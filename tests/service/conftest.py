@@ -5,6 +5,7 @@ Everything listens on 127.0.0.1 with free ports; clients trust only the generate
 
 from __future__ import annotations
 
+import json
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +32,8 @@ def data_dir(tmp_path: Path) -> Path:
     (metadata / "1.root.json").write_bytes(b'{"signed": {"_type": "root"}}')
     (metadata / "root.json").write_bytes(b'{"signed": {"_type": "root"}}')
     (metadata / "timestamp.json").write_bytes(timestamp_json())
-    (metadata / "3.snapshot.json").write_bytes(b'{"signed": {"_type": "snapshot"}}')
+    snapshot = {"signed": {"_type": "snapshot", "meta": {"os.json": {"version": 2}}}}
+    (metadata / "3.snapshot.json").write_bytes(json.dumps(snapshot).encode())
     (metadata / "2.os.json").write_bytes(b'{"signed": {"_type": "targets"}}')
     payload = root / "repo" / "targets" / PAYLOAD_PATH
     payload.parent.mkdir(parents=True)

@@ -20,6 +20,7 @@ def timestamp_json(version: int = 7, expires: str = "2099-01-01T00:00:00Z") -> b
     """A timestamp.json shaped like TUF's (signatures are not checked by the service)."""
     signed = {"_type": "timestamp", "spec_version": "1.0.31", "version": version}
     signed["expires"] = expires
+    signed["meta"] = {"snapshot.json": {"version": 3}}  # the snapshot data_dir holds
     return json.dumps({"signed": signed, "signatures": []}).encode()
 
 

@@ -3,12 +3,15 @@
 Invariants: a file under ``content/sha256/`` always has the bytes its name says (written to a
 temp file, hashed while copied, fsynced, then renamed); the served tree ``repo/targets/`` only
 holds hard links to such files, named ``<sha256>.<name>`` as TUF consistent snapshots expect,
-so any static web server can serve it.
+so any static web server can serve it. A stored file is never replaced by an equal one: every
+served link stays a link to the one inode (storing a payload again costs no disk), and only a
+file whose bytes do not match its name (torn by a crash) is rewritten.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -17,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tidings.catalog.piecemap import DEFAULT_PIECE_SIZE, PieceHasher, PieceMap
-from tidings.errors import PayloadError
+from tidings.catalog.staging import staged_path
+from tidings.errors import CatalogError, PayloadError
 from tidings.fsutil import fsync_dir
 
 CHUNK = 1_048_576  # bytes read at a time
@@ -75,7 +79,8 @@ class ContentStore:
                 os.fsync(dst.fileno())
             sha256, piece_map = hasher.finish()
             _check_expected(source.name, sha256, piece_map.length, expected_sha256, expected_size)
-            self._commit(tmp, sha256)
+            if not self._keep_existing(sha256, piece_map.length):
+                self._commit(tmp, sha256)
         except OSError as e:
             raise PayloadError(f"{source.name}: cannot read payload ({e.strerror})") from e
         finally:
@@ -89,7 +94,10 @@ class ContentStore:
         ``durable=False`` skips the fsyncs: the caller syncs everything at once afterwards.
         """
         final = self.path_of(sha256)
-        if not _holds(final, data):
+        if _holds(final, data):
+            with contextlib.suppress(FileNotFoundError):
+                os.utime(final)  # in use again: garbage collection's age rule keeps it
+        else:
             # Missing, or torn by a crash before a caller's deferred sync: (re)write it whole.
             tmp = self._temp()
             try:
@@ -128,6 +136,54 @@ class ContentStore:
                 _replace_with(source, dest)
                 return
 
+    def stage_link(self, sha256: str, dest: Path) -> Path | None:
+        """Prepare the served name ``dest`` to show the content ``sha256`` at the next commit.
+
+        Returns None when ``dest`` already shows it (kept as it is, the same inode), else a
+        hidden hard link beside it (staging.py) for the commit to rename over it.
+
+        Raises:
+            CatalogError: the content is no longer in the store (removed by a concurrent gc).
+        """
+        source = self.path_of(sha256)
+        with contextlib.suppress(FileNotFoundError):  # a missing source is reported below
+            if os.path.lexists(dest) and _same_content(source, dest):
+                return None
+        staged = staged_path(dest)
+        for _ in range(3):  # the common case is one link(2); the others fix what is in the way
+            try:
+                os.link(source, staged)
+                return staged
+            except FileExistsError:  # a stale staged link of a killed publish
+                staged.unlink()
+            except FileNotFoundError:
+                if not source.exists():
+                    raise CatalogError(
+                        f"content {sha256} left the content store during this publish "
+                        "(a concurrent gc?): publish again"
+                    ) from None
+                dest.parent.mkdir(parents=True, exist_ok=True)
+            except OSError:  # another filesystem
+                shutil.copyfile(source, staged)
+                return staged
+        raise CatalogError(f"cannot stage {dest}: it keeps changing under the publish lock")
+
+    def _keep_existing(self, sha256: str, size: int) -> bool:
+        """Whether the stored file of ``sha256`` is whole and is kept (its mtime refreshed).
+
+        Checked cheaply: the size first, the hash only when the size matches (an equal file
+        is read once instead of being written again). The refreshed mtime tells garbage
+        collection (gc.py) that a publish is about to use it.
+        """
+        final = self.path_of(sha256)
+        try:
+            if final.stat().st_size != size or _file_sha256(final) != sha256:
+                return False
+            os.utime(final)
+        except FileNotFoundError:
+            return False
+        return True
+
     def _temp(self) -> Path:
         tmp_dir = self.root / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -151,6 +207,14 @@ def _holds(path: Path, data: bytes) -> bool:
             return f.read(len(data) + 1) == data
     except FileNotFoundError:
         return False
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _same_content(source: Path, dest: Path) -> bool:

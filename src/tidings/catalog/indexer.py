@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +37,9 @@ from tidings.catalog.keyindex import (
 )
 from tidings.catalog.layout import Bin
 from tidings.catalog.repository import GZIP_LEVEL, Session
+from tidings.catalog.staging import write_staged
 from tidings.errors import CatalogError
-from tidings.fsutil import TooLargeError, atomic_write, fsync_dir, read_bounded
+from tidings.fsutil import TooLargeError, read_bounded
 
 GROUP_SYNC_KEYS = 64
 """Above this many changed keys in one commit (a bulk publish), documents are written without
@@ -64,7 +66,6 @@ class IndexEditor:
         self._policy = policy
         self._changes: dict[tuple[str, str], _KeyChange] = {}
         self._durable = True
-        self._directories: set[Path] = set()
         self.documents_written = 0
 
     def add(self, bin_: Bin, key: str, entry: IndexEntry) -> None:
@@ -93,10 +94,7 @@ class IndexEditor:
                 self._apply(bin_, signed, published.get(key_digest(change.key), {}), change)
         if not self._durable:
             os.sync()  # every document durable before the commit's timestamp can name it
-        else:
-            for directory in self._directories:  # the links and gzip copies' names
-                fsync_dir(directory)
-        self._directories.clear()
+        # The served names are staged: the commit renames them and fsyncs their directories.
         self._changes.clear()
 
     def _change(self, bin_: Bin, key: str) -> _KeyChange:
@@ -148,14 +146,26 @@ class IndexEditor:
         path = segment_path(bin_.directory, key, seg.level, seg.number)
         directory, _, name = path.rpartition("/")
         served = self._targets_dir / directory / f"{sha}.{name}"
-        self._content.link(sha, served)
+        staged = self._content.stage_link(sha, served)
+        if staged is not None:
+            self._session.stage(served, staged)
         # Served to clients that accept gzip (app.py); devices still check the plain bytes.
-        packed = gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
+        # A copy already served is kept: another zlib could compress to other bytes.
         gz_path = served.with_name(f"{served.name}.gz")
-        self._directories.add(served.parent)
-        atomic_write(gz_path, packed, sync_dir=False, durable=self._durable)
+        if not _gzip_holds(gz_path, data):
+            packed = gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
+            self._session.stage(gz_path, write_staged(gz_path, packed, durable=self._durable))
         self.documents_written += 1
         return TargetFile(len(data), {"sha256": sha}, path)
+
+
+def _gzip_holds(path: Path, data: bytes) -> bool:
+    """Whether ``path`` is a whole gzip copy of ``data`` (read only when it exists)."""
+    try:
+        packed = read_bounded(path, MAX_SEGMENT_BYTES)
+        return gzip.decompress(packed) == data
+    except (OSError, TooLargeError, EOFError, zlib.error):
+        return False
 
 
 def read_segment(

@@ -176,6 +176,7 @@ class Publisher:
                     lookup.record(rows, session.snapshot.signed.version, session.signed_expiry)
                 return results
             finally:
+                session.discard_staged()
                 lookup.close()
 
     def revoke(self, update_id: str) -> Located:
@@ -199,6 +200,7 @@ class Publisher:
                 lookup.record([revoked], session.snapshot.signed.version, session.signed_expiry)
                 return revoked
             finally:
+                session.discard_staged()
                 lookup.close()
 
     def updates(self) -> list[Located]:
@@ -281,8 +283,8 @@ class Publisher:
             for key in keys:
                 index.add(bin_, key, entry)
         for staged in p.payloads:
-            self._link(payload_path(home, m.id, staged.name), staged.sha256)
-            self._link(pieces_path(home, m.id, staged.name), staged.piece_map_sha256)
+            self._link(session, payload_path(home, m.id, staged.name), staged.sha256)
+            self._link(session, pieces_path(home, m.id, staged.name), staged.piece_map_sha256)
         row = Located(
             m.id,
             m.revision,
@@ -299,9 +301,12 @@ class Publisher:
     def _index(self, session: Session) -> IndexEditor:
         return IndexEditor(session, self.content, self.repo.targets_dir, self.segments)
 
-    def _link(self, target_path: str, sha256: str) -> None:
+    def _link(self, session: Session, target_path: str, sha256: str) -> None:
         directory, _, name = target_path.rpartition("/")
-        self.content.link(sha256, self.repo.targets_dir / directory / f"{sha256}.{name}")
+        served = self.repo.targets_dir / directory / f"{sha256}.{name}"
+        staged = self.content.stage_link(sha256, served)
+        if staged is not None:  # served from the commit on (repository.py)
+            session.stage(served, staged)
 
     def _ensure_bins(self, session: Session, bins: list[Bin]) -> None:
         for family in dict.fromkeys(b.family for b in bins):

@@ -3,12 +3,22 @@
 Layout (docs/catalog.md): ``repo/metadata/`` holds ``N.root.json`` (plus ``root.json``, the
 newest), ``N.<role>.json`` for snapshot and every targets role, and ``timestamp.json``.
 
-Atomicity invariant (docs/architecture.md, "Scale principles"): versioned files are immutable once
-referenced, and the only file ever replaced in place is ``timestamp.json``. A commit writes and
-fsyncs every new versioned file first and replaces ``timestamp.json`` last, so a reader at any
-moment sees the old complete catalog or the new one, and kill -9 at any point leaves the old catalog
-valid (at worst with unreferenced files that the next commit overwrites). Writers are serialized by
-``publish.lock``.
+Atomicity invariant (docs/architecture.md, "Scale principles"): versioned files are immutable
+once referenced, and the only file ever replaced in place is ``timestamp.json``. A commit writes
+and fsyncs every new versioned file first and replaces ``timestamp.json`` last, so a reader at
+any moment sees the old complete catalog or the new one, and kill -9 at any point leaves the old
+catalog valid. Writers are serialized by ``publish.lock``.
+
+A published name never changes its bytes (caches and CDNs keep versioned files for a year):
+
+* every new file of a commit (versioned metadata, index documents and payload links, their gzip
+  copies) is written under a hidden staged name (staging.py) and renamed into place
+  only at the commit, just before ``timestamp.json`` is replaced; a publish killed before that
+  leaves only hidden files, which nothing serves (gc.py removes them);
+* a version number is never reused: a role's (or the snapshot's) next version skips any
+  ``N.<role>.json`` already on disk, which only a publish killed between those renames and the
+  timestamp can leave; the service does not serve such a file (``service/committed.py``), and
+  the commit that skips it removes it once the timestamp has moved past it.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,12 +46,15 @@ from tuf.api.serialization.json import JSONSerializer
 
 from tidings.canonical import canonical_bytes
 from tidings.catalog.keys import KeyStore
+from tidings.catalog.staging import write_staged
 from tidings.clock import Clock
 from tidings.errors import CatalogError, RollbackError
 from tidings.fsutil import TooLargeError, atomic_write, file_lock, fsync_dir, read_bounded
 
 SERIALIZER = JSONSerializer(compact=True)
 MAX_METADATA_BYTES = 64 * 1024**2  # bytes; the writer refuses to read anything larger
+LOCK_FILE = "publish.lock"  # in the data directory: publishers, re-signing and gc take turns
+GROUP_SYNC_DIRECTORIES = 64  # above this many directories renamed into, one os.sync
 GZIP_LEVEL = 6  # metadata is JSON: ~4x smaller on the wire for a few ms per commit
 
 
@@ -83,6 +97,19 @@ class Session:
     signed_expiry: dict[str, datetime] = field(default_factory=dict)  # roles written, by commit
     _roles: dict[str, _Loaded] = field(default_factory=dict)
     _root_dirty: bool = False
+    _staged: dict[Path, Path] = field(default_factory=dict)  # final name -> staged name
+    _skipped: list[Path] = field(default_factory=list)  # versioned names a killed commit left
+
+    def stage(self, final: Path, staged: Path) -> None:
+        """Rename ``staged`` over ``final`` when this session commits (see module docstring)."""
+        self._staged[final] = staged
+
+    def discard_staged(self) -> None:
+        """Remove what was staged but not committed (the publish failed or changed nothing)."""
+        for staged in self._staged.values():
+            with contextlib.suppress(FileNotFoundError):
+                staged.unlink()
+        self._staged.clear()
 
     def role(self, name: str) -> Metadata[Targets]:
         """A targets role as committed (or as changed so far in this session).
@@ -153,7 +180,7 @@ class Repository:
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Serialize writers across processes (publishers and the service's re-signer)."""
-        with file_lock(self.data_dir / "publish.lock"):
+        with file_lock(self.data_dir / LOCK_FILE):
             yield
 
     def read_metadata(self, path: Path, kind: type[Any]) -> Metadata[Any]:
@@ -205,22 +232,35 @@ class Repository:
         snapshot = session.snapshot.signed
         for name in session.dirty_roles():
             loaded = session._roles[name]
-            data = self._sign(name, loaded.md, now, bump=not loaded.new)
+            data = self._sign(name, loaded.md, now, bump=not loaded.new, skip=session._skipped)
             version = loaded.md.signed.version
-            self._write_versioned(f"{version}.{name}.json", data)
+            self._write_versioned(session, f"{version}.{name}.json", data)
             snapshot.meta[f"{name}.json"] = _meta_file(version, data)
             loaded.dirty = loaded.new = False
             session.signed_expiry[name] = loaded.md.signed.expires
         self._write_snapshot_and_timestamp(session, now)
 
-    def _write_versioned(self, name: str, data: bytes) -> None:
-        """One immutable metadata file and its gzip copy (served to clients that accept it).
-
-        The directory is fsynced once per commit, before the timestamp moves.
-        """
-        atomic_write(self.metadata_dir / name, data, sync_dir=False)
+    def _write_versioned(self, session: Session, name: str, data: bytes) -> None:
+        """Stage one immutable metadata file and its gzip copy (served to clients that accept
+        it); the commit renames them into place just before the timestamp moves."""
+        path = self.metadata_dir / name
         packed = gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
-        atomic_write(self.metadata_dir / f"{name}.gz", packed, sync_dir=False)
+        session.stage(path, write_staged(path, data))
+        gz_path = path.with_name(f"{name}.gz")
+        session.stage(gz_path, write_staged(gz_path, packed))
+
+    def _publish_staged(self, session: Session) -> None:
+        """Rename every staged file into place and make the renames durable."""
+        directories = {self.metadata_dir}
+        for final, staged in session._staged.items():
+            os.replace(staged, final)
+            directories.add(final.parent)
+        session._staged.clear()
+        if len(directories) > GROUP_SYNC_DIRECTORIES:
+            os.sync()  # a bulk publish touches hundreds of bin directories: one sync for all
+            return
+        for directory in directories:
+            fsync_dir(directory)
 
     def refresh_timestamp(self, session: Session, *, with_snapshot: bool = False) -> None:
         """Re-sign the online roles before they expire (the service does this on a schedule)."""
@@ -231,11 +271,13 @@ class Repository:
     ) -> None:
         if snapshot:
             snap_md = session.snapshot
-            data = self._sign("snapshot", snap_md, now, bump=not session.initial)
-            self._write_versioned(f"{snap_md.signed.version}.snapshot.json", data)
+            data = self._sign(
+                "snapshot", snap_md, now, bump=not session.initial, skip=session._skipped
+            )
+            self._write_versioned(session, f"{snap_md.signed.version}.snapshot.json", data)
             session.timestamp.signed.snapshot_meta = _meta_file(snap_md.signed.version, data)
-        # Every file the new timestamp leads to must be durable before the timestamp is.
-        fsync_dir(self.metadata_dir)
+        # Every file the new timestamp leads to must be in place and durable before it is.
+        self._publish_staged(session)
         ts_md = session.timestamp
         data = self._sign("timestamp", ts_md, now, bump=not session.initial)
         session.initial = False
@@ -245,9 +287,31 @@ class Repository:
             if on_disk.signed.version >= ts_md.signed.version:
                 raise RollbackError("timestamp.json changed under the publish lock")
         atomic_write(ts_path, data)
+        # Committed past them: no later version can take those numbers, and nothing lists them.
+        for skipped in session._skipped:
+            for path in (skipped, skipped.with_name(f"{skipped.name}.gz")):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        session._skipped.clear()
 
-    def _sign(self, name: str, md: Metadata[Any], now: datetime, *, bump: bool = True) -> bytes:
+    def _sign(
+        self,
+        name: str,
+        md: Metadata[Any],
+        now: datetime,
+        *,
+        bump: bool = True,
+        skip: list[Path] | None = None,
+    ) -> bytes:
+        """Sign ``md`` (a new version if ``bump``). With ``skip``, a versioned file: a version
+        whose name a killed commit left on disk is skipped, never reused, and listed there."""
         if bump:
+            md.signed.version += 1
+        while skip is not None:
+            taken = self.metadata_dir / f"{md.signed.version}.{name}.json"
+            if not (taken.exists() or taken.with_name(f"{taken.name}.gz").exists()):
+                break
+            skip.append(taken)
             md.signed.version += 1
         md.signed.expires = _whole_seconds(now + self.expiry.for_role(name))
         md.signatures.clear()

@@ -26,6 +26,7 @@ def registered_app() -> typer.Typer:
         agent_cmds,
         catalog_cmds,
         demo_cmd,
+        gc_cmd,
         identity_cmds,
         inventory_cmd,
         scan_cmd,

@@ -4,7 +4,8 @@ Routes (GET and HEAD only, enrollment aside; docs/architecture.md, "Scale princi
 content are static):
 
 - ``/metadata/{name}``   ``repo/metadata/<name>``, JSON (its stored ``.gz`` copy to clients
-  that accept gzip); unversioned names ``no-cache``, versioned ``N.<role>.json`` immutable.
+  that accept gzip); unversioned names ``no-cache``, versioned ``N.<role>.json`` immutable,
+  and only once the committed timestamp reaches them (``names.is_committed``).
 - ``/targets/{path}``    ``repo/targets/<path>``, octet-stream, byte ranges and If-Range by
   Starlette's ``FileResponse``; a content-addressed name's ETag is its quoted SHA-256.
 - ``/health``            the verdict of ``health.health_verdict``.
@@ -35,6 +36,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tidings.clock import Clock, SystemClock
 from tidings.service import names
+from tidings.service.committed import CommittedVersions
 from tidings.service.config import ServiceConfig
 from tidings.service.enrollment import ENROLL_PATH, MAX_ENROLL_BODY_BYTES, add_enrollment_routes
 from tidings.service.health import MAX_TIMESTAMP_BYTES, health_verdict
@@ -91,12 +93,13 @@ def create_app(
 
     if state is not None:
         add_enrollment_routes(app, data_dir, state=state, clock=clock, config=config)
+        committed = CommittedVersions(repo / "metadata")
 
         @app.api_route("/metadata/{name}", methods=_METHODS)
         def get_metadata(name: str, request: Request) -> Response:
             parsed = names.parse_metadata_name(name)
-            if parsed is None:
-                raise HTTPException(404)
+            if parsed is None or not names.is_committed(parsed, committed.current()):
+                raise HTTPException(404)  # a killed publish's file is never served (cached)
             root = repo / "metadata"
             headers = {"Cache-Control": parsed.cache_control, "Vary": "Accept-Encoding"}
             # The catalog writer stores a gzip copy beside each versioned file (what nginx's

@@ -1,5 +1,9 @@
 """Which request names the service may serve, and how they may be cached. Pure: no I/O.
 
+A versioned metadata file is served only once the committed timestamp reaches it
+(``is_committed``): a published name never changes its bytes, and a cache never keeps one
+that a killed publish left (docs/catalog.md).
+
 Invariants: a metadata name never contains a path separator or ``..``; a target path is a
 sequence of plain segments (none empty, ``.``, ``..``, hidden, or holding ``\\``, NUL or
 control characters), so joining it under ``repo/targets`` cannot climb out lexically. Symlink
@@ -8,7 +12,9 @@ escapes are the I/O layer's job (it resolves and re-checks, see ``app.py``).
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 # TUF consistent snapshots (docs/architecture.md, "Scale principles"): "N.<role>.json" is immutable
@@ -18,6 +24,8 @@ _METADATA_NAME = re.compile(
 )
 # Content-addressed payloads are stored as "<sha256hex>.<filename>" (TUF target hash prefix).
 _CONTENT_ADDRESSED = re.compile(r"(?P<digest>[0-9a-f]{64})\.[^/]+")
+
+SnapshotReader = Callable[[int], bytes]  # snapshot version -> bytes of that snapshot
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 NO_CACHE = "no-cache"
@@ -50,6 +58,58 @@ def parse_metadata_name(name: str) -> MetadataName | None:
         return None
     version = match.group("version")
     return MetadataName(role=match.group("role"), version=None if version is None else int(version))
+
+
+SNAPSHOT = "snapshot"
+
+
+def is_committed(name: MetadataName, committed: Mapping[str, int] | None) -> bool:
+    """Whether the committed catalog reaches ``name``, so it may be served (and cached).
+
+    ``committed`` maps ``snapshot`` and every role the current snapshot lists to their
+    versions (``committed_versions``); None when the catalog cannot be read. A versioned file
+    above its role's committed version (or of a role not yet listed) is what a killed publish
+    left: never served, so no cache keeps it. Root versions are committed by being written
+    (clients walk them one by one), unversioned names are always current.
+    """
+    if name.version is None or name.role == "root":
+        return True
+    if committed is None:
+        return False
+    return name.version <= committed.get(name.role, 0)
+
+
+def committed_versions(timestamp_json: bytes, read_snapshot: SnapshotReader) -> dict[str, int]:
+    """``snapshot`` and each role of the snapshot ``timestamp_json`` names, to their version.
+
+    Args:
+        timestamp_json: The bytes of ``timestamp.json``.
+        read_snapshot: Returns the bytes of ``<version>.snapshot.json``.
+
+    Raises:
+        ValueError: either file is not the metadata it should be.
+    """
+    snap_version = _meta_versions(timestamp_json).get(SNAPSHOT)
+    if snap_version is None:
+        raise ValueError("timestamp.json names no snapshot")
+    versions = _meta_versions(read_snapshot(snap_version))
+    versions[SNAPSHOT] = snap_version
+    return versions
+
+
+def _meta_versions(data: bytes) -> dict[str, int]:
+    doc = json.loads(data)
+    signed = doc.get("signed") if isinstance(doc, dict) else None
+    meta = signed.get("meta") if isinstance(signed, dict) else None
+    if not isinstance(meta, dict):
+        raise ValueError("no meta")
+    versions = {}
+    for file_name, info in meta.items():
+        version = info.get("version") if isinstance(info, dict) else None
+        if not isinstance(file_name, str) or type(version) is not int:
+            raise ValueError(f"bad meta entry {file_name!r}")
+        versions[file_name.removesuffix(".json")] = version
+    return versions
 
 
 def split_target_path(path: str, *, max_chars: int) -> tuple[str, ...] | None:

@@ -1,0 +1,46 @@
+"""``tidings server gc``: remove what no recent snapshot reaches (catalog/gc.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tidings.cli.app import one_line_errors, out, server_app
+
+
+@server_app.command("gc")
+@one_line_errors
+def gc(
+    data_dir: Annotated[Path, typer.Argument(help="The service's data directory.")],
+    keep_days: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Keep everything any snapshot current within this many days reaches.",
+        ),
+    ] = 7.0,
+    dry_run: Annotated[bool, typer.Option(help="Only say what would be removed.")] = False,
+) -> None:
+    """Remove old metadata, index documents, content and temporary files no snapshot of the
+    last --keep-days reaches (devices mid-scan keep working); safe while publishing."""
+    from datetime import timedelta
+
+    from tidings.catalog.gc import CATEGORIES, GcPolicy, collect
+    from tidings.clock import SystemClock
+
+    policy = GcPolicy(keep=timedelta(days=keep_days))
+    report = collect(data_dir, clock=SystemClock(), policy=policy, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    kept = report.retained_snapshots
+    span = f"{kept[0]}-{kept[-1]}" if len(kept) > 1 else str(kept[0])
+    lines = [f"kept snapshots {span} ({len(kept)}: current within the last {keep_days:g} days)"]
+    lines += [
+        f"{verb} {report.files[c]} {c} file(s), {report.bytes[c]:,} bytes" for c in CATEGORIES
+    ]
+    lines.append(
+        f"{verb} {sum(report.files.values())} file(s) in all, freeing {report.freed_bytes:,} bytes"
+    )
+    for line in lines:
+        out.print(line, highlight=False, markup=False)
