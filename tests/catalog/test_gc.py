@@ -39,10 +39,12 @@ from tidings.catalog.gc import (
 )
 from tidings.catalog.index import parse_key_text
 from tidings.catalog.publisher import Publisher
-from tidings.cli.main import app as cli
+from tidings.cli.main import registered_app
 from tidings.clock import FixedClock
 from tidings.manifest import load_manifest, manifest_from_dict
 from tufclient import file_updater, indexed_manifests
+
+cli = registered_app()
 
 DAY = timedelta(days=1)
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
