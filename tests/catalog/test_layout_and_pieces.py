@@ -132,9 +132,12 @@ def test_content_torn_by_a_crash_is_rewritten_and_relinked_by_the_next_publish(
     store.path_of(sha).parent.mkdir(parents=True)
     store.path_of(sha).write_bytes(torn)
     served = tmp_path / "repo/targets/apps/0a" / f"{sha}.doc.json"
-    store.link(sha, served)  # the crashed run had linked it too
+    served.parent.mkdir(parents=True)
+    os.link(store.path_of(sha), served)  # the crashed run had linked it too
     store.add_bytes(data, sha, durable=False)
-    store.link(sha, served)
+    staged = store.stage_link(sha, served)  # the next publish stages it anew ...
+    assert staged is not None
+    os.replace(staged, served)  # ... and its commit renames it into place
     assert store.path_of(sha).read_bytes() == data
     assert served.read_bytes() == data
     assert os.path.samefile(store.path_of(sha), served)

@@ -112,30 +112,6 @@ class ContentStore:
                     tmp.unlink()
         return StoredFile(sha256, len(data))
 
-    def link(self, sha256: str, dest: Path) -> None:
-        """Make ``dest`` (in the served tree) show the content ``sha256``; idempotent.
-
-        A hard link appears whole or not at all, so the common case is one ``link`` call. A
-        name that exists already is kept if it shows this content; one left pointing at
-        content rewritten since (``add_bytes`` after a crash) is replaced atomically.
-        """
-        source = self.path_of(sha256)
-        for attempt in (1, 2):
-            try:
-                os.link(source, dest)
-                return
-            except FileExistsError:
-                if not _same_content(source, dest):
-                    _replace_with(source, dest)
-                return
-            except FileNotFoundError:
-                if attempt == 2:
-                    raise
-                dest.parent.mkdir(parents=True, exist_ok=True)
-            except OSError:  # another filesystem
-                _replace_with(source, dest)
-                return
-
     def stage_link(self, sha256: str, dest: Path) -> Path | None:
         """Prepare the served name ``dest`` to show the content ``sha256`` at the next commit.
 
@@ -227,18 +203,6 @@ def _same_content(source: Path, dest: Path) -> bool:
     if size > SMALL_CONTENT_BYTES:
         return True  # a large copy was renamed into place whole; not re-read here
     return source.read_bytes() == dest.read_bytes()
-
-
-def _replace_with(source: Path, dest: Path) -> None:
-    """Point ``dest`` at ``source`` atomically: a hard link, or a copy across filesystems."""
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.link")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    try:
-        os.link(source, tmp)
-    except OSError:
-        shutil.copyfile(source, tmp)
-    os.replace(tmp, dest)
 
 
 def _check_expected(
