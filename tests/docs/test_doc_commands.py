@@ -14,18 +14,24 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 import typer.main
 from doc_examples import DOC_FILES, REPO, fenced_blocks, prose_code_spans
+from typer.testing import CliRunner
 
 from tidings.cli.main import registered_app
+from tidings.service.tls import ca_pin
 
 SHELL_INFOS = {"", "sh", "console", "shell", "bash"}
 MIN_COMMAND_LINES = 40  # about as many as the docs hold today: an extractor that finds none fails
 _ENV_ASSIGNMENT = re.compile(r"[A-Z_][A-Z0-9_]*=\S*")
 _PLACEHOLDER = re.compile(r"[A-Z][A-Z0-9_]*|<[^>]*>")  # DATA_DIR, COMMAND, <version>
+SAMPLE_TOKEN = "tdt_k3Xq..."
+SAMPLE_PIN = "sha256/..."
+SAMPLE_EXPIRY = "2030-01-02T09:00:00Z"
 _GROUPING = str.maketrans("", "", "[]")  # [--json], [--uses 1 | --unlimited]
 
 
@@ -148,3 +154,27 @@ def test_a_misspelt_option_or_command_in_a_doc_line_is_caught() -> None:
         "S",
     )
     assert command_words("tidings.service.tls") is None
+
+
+def test_documented_token_output_is_what_server_token_prints(data_dir: Path) -> None:
+    url = "https://updates.example.com:8443"
+    argv = ["server", "token", str(data_dir), "--group", "lab", "--server-url", url]
+    result = CliRunner().invoke(registered_app(), argv)
+    assert result.exit_code == 0, result.output
+    printed = result.stdout.splitlines()
+    token, pin = printed[0], ca_pin(data_dir / "tls")
+    expires = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+    shown = [
+        expires.sub(SAMPLE_EXPIRY, line.replace(token, SAMPLE_TOKEN).replace(pin, SAMPLE_PIN))
+        for line in printed
+    ]
+    samples = [
+        [line.split("  # ")[0].rstrip() for line in block.text.splitlines()]
+        for path in DOC_FILES
+        for block in fenced_blocks(path)
+        if f"\n{SAMPLE_TOKEN} " in f"\n{block.text}" or block.text.startswith(SAMPLE_TOKEN)
+    ]
+    assert len(samples) >= 2  # docs/cli.md and docs/operations.md
+    for sample in samples:
+        start = sample.index(SAMPLE_TOKEN)
+        assert sample[start : start + len(shown)] == shown
