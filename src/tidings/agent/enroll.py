@@ -65,6 +65,7 @@ ENROLL_PATH = "/v1/enroll"
 MAX_CA_BYTES = 65_536  # bytes
 MAX_REPLY_BYTES = 2 * 1_048_576  # bytes: a root of up to 1 MiB plus two certificates
 MAX_TOKEN_FILE_BYTES = 4096  # bytes; a token is 47 characters
+MAX_RETRY_AFTER_S = 86_400  # seconds: a longer Retry-After is shown as this
 TOKEN_ENV = "TIDINGS_ENROLL_TOKEN"  # noqa: S105 - the variable's name, not a secret
 PLACEHOLDER_CN = "tidings-enrolling-device"  # the service replaces it with the device id
 USER_AGENT = "tidings/0.1"
@@ -114,7 +115,8 @@ def enroll(
         UntrustedServerError: The server's CA does not match the pin, or its certificate is
             not from the pinned CA or not the update service's (a device's, say).
         IntegrityError: The reply does not verify (certificate or root signatures).
-        TransportError: The server cannot be reached or failed.
+        TransportError: The server cannot be reached or failed, or refuses enrollments from
+            this address for now (too many failed ones): retry after the wait it names.
     """
     base = _check_server_url(server)
     _check_pin(pin)
@@ -319,7 +321,7 @@ def _fetch_pinned_ca(base: str, pin: str, timeout: httpx.Timeout) -> bytes:
     blind.minimum_version = ssl.TLSVersion.TLSv1_2
     url = base + CA_PATH
     with _client(blind, timeout) as client:
-        status, data = _request(client, "GET", url, MAX_CA_BYTES)
+        status, data, _ = _request(client, "GET", url, MAX_CA_BYTES)
     if status != 200:
         raise EnrollmentError(f"{url}: HTTP {status}; is this a Tidings update service?")
     ca = _single_certificate(data, "CA certificate at " + url)
@@ -333,15 +335,39 @@ def _fetch_pinned_ca(base: str, pin: str, timeout: httpx.Timeout) -> bytes:
 
 
 def _post_enroll(client: httpx.Client, url: str, request: dict[str, str]) -> bytes:
-    status, data = _request(client, "POST", url, MAX_REPLY_BYTES, json=request)
+    status, data, headers = _request(client, "POST", url, MAX_REPLY_BYTES, json=request)
     if status == 200:
         return data
     error = _error_message(data)
     if status == 403:
         raise EnrollmentError(f"enrollment refused: {error}")
+    if status == 429:
+        # Not this device's fault (a neighbour behind the same NAT may have failed), and the
+        # wait never grows while it waits (docs/operations.md, "Limits against hostile
+        # clients"): a transport failure, so a script retries, after the wait, unchanged.
+        wait_s = retry_after_seconds(headers.get("Retry-After"))
+        when = "later" if wait_s is None else f"in {wait_s} seconds"
+        raise TransportError(
+            "the service refuses enrollments from this address for now (too many failed "
+            f"enrollments from it): retry {when}"
+        )
     if status >= 500:
         raise TransportError(f"{url}: HTTP {status}: {error}")
     raise EnrollmentError(f"enrollment rejected (HTTP {status}): {error}")
+
+
+def retry_after_seconds(header: str | None) -> int | None:
+    """The seconds of a ``Retry-After`` header, at most ``MAX_RETRY_AFTER_S``. Pure.
+
+    Only the delta-seconds form the service sends is read; an HTTP date, a negative number
+    or anything else is ``None`` (the header is the server's text: it is never shown).
+    """
+    if header is None:
+        return None
+    value = header.strip()
+    if not (value.isascii() and value.isdigit()):
+        return None
+    return MAX_RETRY_AFTER_S if len(value) > 9 else min(int(value), MAX_RETRY_AFTER_S)
 
 
 def _client(context: ssl.SSLContext, timeout: httpx.Timeout) -> httpx.Client:
@@ -355,8 +381,8 @@ def _client(context: ssl.SSLContext, timeout: httpx.Timeout) -> httpx.Client:
 
 def _request(
     client: httpx.Client, method: str, url: str, limit: int, **kwargs: Any
-) -> tuple[int, bytes]:
-    """Send a request; return the status and at most ``limit`` bytes of body."""
+) -> tuple[int, bytes, httpx.Headers]:
+    """Send a request; return the status, at most ``limit`` bytes of body and the headers."""
     try:
         with client.stream(method, url, **kwargs) as response:
             body = bytearray()
@@ -364,7 +390,7 @@ def _request(
                 body += chunk
                 if len(body) > limit:
                     raise EnrollmentError(f"{url}: reply larger than {limit} bytes")
-            return response.status_code, bytes(body)
+            return response.status_code, bytes(body), response.headers
     except httpx.HTTPError as e:
         detail = untrusted_server_detail(e)
         if detail is not None:

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from tidings.cli.app import one_line_errors, out, server_app
 
+if TYPE_CHECKING:
+    from tidings.service.config import ServiceConfig
+
 DataDir = Annotated[Path, typer.Argument(help="The service's data directory.")]
 
 DEFAULT_PORT = 8443  # `server run --port` default; enrollment lines assume it
 EXPECTED_UPDATES = 100_000  # = tidings.catalog.layout.REFERENCE_UPDATES (a test keeps them equal)
+LIMITS_PANEL = "Limits against hostile clients (defaults: docs/operations.md)"
+
+
+def _limit(help_text: str) -> Any:
+    """An option of a ``ServiceConfig`` limit: unset keeps the config's default (one source)."""
+    return typer.Option(help=help_text, show_default=False, rich_help_panel=LIMITS_PANEL)
 
 
 @server_app.command("init")
@@ -74,22 +83,63 @@ def run(
     resign_interval: Annotated[
         float, typer.Option(help="Seconds between timestamp re-signing checks.")
     ] = 300.0,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="The state database (default: SQLite in DATA_DIR/service.db)."),
+    ] = None,
+    header_timeout: Annotated[
+        float | None, _limit("Seconds a client has to send a request line and headers.")
+    ] = None,
+    body_timeout: Annotated[
+        float | None, _limit("Seconds a client has to send an enrollment body.")
+    ] = None,
+    max_connections_per_address: Annotated[
+        int | None, _limit("Open connections per client address (IPv6: per /64), per port.")
+    ] = None,
+    limit_concurrency: Annotated[
+        int | None, _limit("Connections plus requests per port before 503.")
+    ] = None,
+    enroll_max_failures: Annotated[
+        int | None, _limit("Failed enrollments per address per window before 429.")
+    ] = None,
+    enroll_failure_window: Annotated[
+        float | None, _limit("Seconds over which failed enrollments are counted.")
+    ] = None,
 ) -> None:
     """Serve the signed catalog over HTTPS until SIGTERM."""
     from tidings.catalog.publisher import Publisher
-    from tidings.service.config import ServiceConfig
     from tidings.service.server import serve  # uvicorn and FastAPI load only to serve
 
     publisher = Publisher(data_dir)  # fails early, with one line, on a wrong directory
-    config = ServiceConfig(
+    config = service_config(
         host=host,
         port=port,
         plain_http_port=plain_http_port,
         certfile=certfile,
         keyfile=keyfile,
         resign_interval_s=resign_interval,
+        database_url=database_url,
+        header_timeout_s=header_timeout,
+        body_timeout_s=body_timeout,
+        max_connections_per_address=max_connections_per_address,
+        limit_concurrency=limit_concurrency,
+        enroll_max_failures=enroll_max_failures,
+        enroll_failure_window_s=enroll_failure_window,
     )
     serve(data_dir, config=config, resign=publisher.refresh_online)
+
+
+def service_config(**settings: Any) -> ServiceConfig:
+    """The ``ServiceConfig`` of ``server run``'s options; an option not given keeps its default.
+
+    The defaults live in ``ServiceConfig`` alone: an option left at ``None`` is not passed.
+
+    Raises:
+        ConfigError: A value out of range, or limits that contradict each other.
+    """
+    from tidings.service.config import ServiceConfig
+
+    return ServiceConfig(**{name: value for name, value in settings.items() if value is not None})
 
 
 @server_app.command("pin")
