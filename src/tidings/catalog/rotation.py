@@ -35,8 +35,12 @@ class Rotation:
 def rotate_keys(publisher: Publisher, role: str) -> Rotation:
     """Replace every key of ``role`` with fresh ones.
 
+    A top-level role's rotation writes a new root version, so it is refused before anything is
+    written unless a threshold of the trusted root's keys is present (``require_root_quorum``).
+
     Raises:
         CatalogError: ``role`` is not a role of this catalog, or is a bin.
+        KeyStoreError: too few root keys are present to sign the new root version.
     """
     keys = publisher.keys
     try:
@@ -47,6 +51,10 @@ def rotate_keys(publisher: Publisher, role: str) -> Rotation:
         session = publisher.repo.open()
         if delegator != "root" and not session.has_role(role):
             raise CatalogError(f"no role {role!r} in this catalog")
+        if delegator == "root":
+            # Checked again at the commit; here, before any key is generated or retired.
+            trusted = session.root.signed.roles["root"]
+            publisher.repo.require_root_quorum(trusted, trusted, doing=f"rotating {role}")
         old = [k.keyid for k in keys.public_keys(role)]
         new = [keys.generate(role).public_key for _ in old]
         if role != "root":  # root is signed by old and new keys; others by the new only
