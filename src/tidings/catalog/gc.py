@@ -107,6 +107,17 @@ def retained_snapshots(
     return frozenset(kept)
 
 
+def version_ranges(versions: Iterable[int]) -> str:
+    """Versions as runs, for people: ``1-4``, ``2, 5-7``."""
+    runs: list[list[int]] = []
+    for v in sorted(set(versions)):
+        if runs and v == runs[-1][1] + 1:
+            runs[-1][1] = v
+        else:
+            runs.append([v, v])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
 def parse_versioned(name: str) -> VersionedFile | None:
     """``N.<role>.json`` or ``N.<role>.json.gz``, else None."""
     match = _VERSIONED.fullmatch(name)
@@ -210,6 +221,9 @@ def _reach(data_dir: Path, snapshots: Iterable[int]) -> _Reach:
         path = metadata / f"{version}.snapshot.json"
         if not path.exists():
             continue  # an older snapshot a previous collection with a shorter window removed
+        # The retained snapshot itself: a device holding it still fetches it, and its file's
+        # mtime is how the next collection knows it was current within the window.
+        reach.roles.add(("snapshot", version))
         for role, role_version in _meta(path).items():
             if (role, role_version) in reach.roles:
                 continue
