@@ -28,7 +28,7 @@ import itertools
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -177,9 +177,16 @@ class _Reach:
 
 
 def collect(
-    data_dir: Path, *, clock: Clock, policy: GcPolicy | None = None, dry_run: bool = False
+    data_dir: Path,
+    *,
+    clock: Clock,
+    policy: GcPolicy | None = None,
+    dry_run: bool = False,
+    on_lock_wait: Callable[[Path], None] | None = None,
 ) -> GcReport:
     """Remove what no retained snapshot reaches (see the module docstring); report it.
+
+    ``on_lock_wait`` is called with the lock's path if a publish holds it (file_lock).
 
     Raises:
         CatalogError: not a data directory, or the committed metadata is unreadable.
@@ -190,7 +197,7 @@ def collect(
         raise CatalogError(f"{data_dir} holds no catalog: is this a Tidings data directory?")
     now = clock.now()
     report = GcReport(dry_run)
-    with file_lock(data_dir / LOCK_FILE):
+    with file_lock(data_dir / LOCK_FILE, on_wait=on_lock_wait):
         current = _meta(metadata / "timestamp.json")["snapshot"]
         committed = _meta(metadata / f"{current}.snapshot.json") | {"snapshot": current}
         files = [f for name in _names(metadata) if (f := parse_versioned(name))]

@@ -70,14 +70,21 @@ class Publisher:
         *,
         clock: Clock | None = None,
         segments: SegmentPolicy | None = None,
+        on_lock_wait: Callable[[Path], None] | None = None,
     ) -> None:
+        """``on_lock_wait`` is called with the lock's path when another publish, gc or
+        re-signing holds it (so a command can say why it waits)."""
         self.data_dir = data_dir
         self.segments = segments or SegmentPolicy()
         self.config = CatalogConfig.load(data_dir)
         self.layout = self.config.layout
         self.keys = KeyStore(data_dir / "keys")
         self.repo = Repository(
-            data_dir, keys=self.keys, clock=clock or SystemClock(), expiry=self.config.expiry
+            data_dir,
+            keys=self.keys,
+            clock=clock or SystemClock(),
+            expiry=self.config.expiry,
+            on_lock_wait=on_lock_wait,
         )
         self.content = ContentStore(data_dir / "content")
 

@@ -28,7 +28,7 @@ import copy
 import gzip
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -171,8 +171,10 @@ class Repository:
         keys: KeyStore,
         clock: Clock,
         expiry: ExpiryPolicy | None = None,
+        on_lock_wait: Callable[[Path], None] | None = None,
     ) -> None:
         self.data_dir = data_dir
+        self.on_lock_wait = on_lock_wait  # called with the lock's path if another writer has it
         self.metadata_dir = data_dir / "repo" / "metadata"
         self.targets_dir = data_dir / "repo" / "targets"
         self.keys = keys
@@ -183,7 +185,7 @@ class Repository:
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Serialize writers across processes (publishers and the service's re-signer)."""
-        with file_lock(self.data_dir / LOCK_FILE):
+        with file_lock(self.data_dir / LOCK_FILE, on_wait=self.on_lock_wait):
             yield
 
     def require_root_quorum(

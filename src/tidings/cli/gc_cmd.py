@@ -33,10 +33,13 @@ def gc(
     from datetime import timedelta
 
     from tidings.catalog.gc import CATEGORIES, GcPolicy, collect, version_ranges
+    from tidings.cli.catalog_cmds import say_waiting
     from tidings.clock import SystemClock
 
     policy = GcPolicy(keep=timedelta(days=keep_days))
-    report = collect(data_dir, clock=SystemClock(), policy=policy, dry_run=dry_run)
+    report = collect(
+        data_dir, clock=SystemClock(), policy=policy, dry_run=dry_run, on_lock_wait=say_waiting
+    )
     verb = "would remove" if dry_run else "removed"
     kept = report.retained_snapshots
     window = f"current within the last {keep_days:g} days"
