@@ -283,7 +283,7 @@ def test_gc_command_prints_counts_and_bytes_in_plain_text(tmp_path: Path, catalo
     assert total and not total[0].startswith("removed 0 ")
     missing = runner.invoke(cli, ["server", "gc", str(tmp_path / "nowhere")])
     assert missing.exit_code == 1
-    assert "is this a Tidings data directory?" in missing.output
+    assert f"{tmp_path / 'nowhere'} does not exist" in missing.output
 
 
 def test_gc_keeps_the_snapshots_it_retains_and_a_second_run_removes_nothing(

@@ -241,7 +241,7 @@ def test_client_refuses_a_rolled_back_timestamp(
 def test_publish_into_a_directory_without_a_catalog_says_what_to_do(tmp_path: Path) -> None:
     from tidings.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="run `tidings server init"):
+    with pytest.raises(ConfigError, match=r"no catalog.json\): give the directory `tidings server"):
         Publisher(tmp_path, clock=FixedClock(__import__("datetime").datetime.now()))
 
 

@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tidings.catalog.config import require_data_dir
 from tidings.catalog.entries import json_document, payload_path, pieces_path
 from tidings.catalog.keyindex import MAX_SEGMENT_BYTES
 from tidings.catalog.repository import LOCK_FILE, MAX_METADATA_BYTES
@@ -189,12 +190,14 @@ def collect(
     ``on_lock_wait`` is called with the lock's path if a publish holds it (file_lock).
 
     Raises:
-        CatalogError: not a data directory, or the committed metadata is unreadable.
+        ConfigError: not a data directory.
+        CatalogError: the committed metadata is missing or unreadable.
     """
     policy = policy or GcPolicy()
     metadata = data_dir / "repo" / "metadata"
+    require_data_dir(data_dir)
     if not (metadata / "timestamp.json").is_file():
-        raise CatalogError(f"{data_dir} holds no catalog: is this a Tidings data directory?")
+        raise CatalogError(f"{data_dir} holds no catalog: {metadata} has no timestamp.json")
     now = clock.now()
     report = GcReport(dry_run)
     with file_lock(data_dir / LOCK_FILE, on_wait=on_lock_wait):
