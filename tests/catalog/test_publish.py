@@ -143,7 +143,9 @@ def test_revoked_update_is_no_longer_offered(
     updater = file_updater(data_dir, tmp_path / "client")
     updater.refresh()
     assert offered(updater, publisher, app) == {}
-    with pytest.raises(CatalogError, match="no published update"):
+    with pytest.raises(
+        CatalogError, match=f"update {app.update_id} is already revoked \\(revision 1\\)"
+    ):
         publisher.revoke(app.update_id)
     states = {u.id: u.state for u in publisher.updates()}
     assert states[app.update_id] == "revoked"

@@ -18,9 +18,12 @@ from securesystemslib.signer import SSlibKey
 
 from tidings.catalog.delegation import delegated_names, delegator_of, rekey
 from tidings.catalog.keys import signing_role
+from tidings.catalog.layout import KIND_ROLES, KIND_TO_ROLE
 from tidings.catalog.publisher import Publisher
 from tidings.catalog.repository import Session
 from tidings.errors import CatalogError
+
+TOP_LEVEL_ROLES = ("root", "timestamp", "snapshot", "targets")
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ def rotate_keys(publisher: Publisher, role: str) -> Rotation:
     with publisher.repo.lock():
         session = publisher.repo.open()
         if delegator != "root" and not session.has_role(role):
-            raise CatalogError(f"no role {role!r} in this catalog")
+            raise CatalogError(_no_such_role(session, role))
         if delegator == "root":
             # Checked again at the commit; here, before any key is generated or retired.
             trusted = session.root.signed.roles["root"]
@@ -74,6 +77,16 @@ def rotate_keys(publisher: Publisher, role: str) -> Rotation:
             for keyid in old:
                 keys.retire(role, keyid)
     return Rotation(role, tuple(old), tuple(k.keyid for k in new))
+
+
+def _no_such_role(session: Session, role: str) -> str:
+    """Name the roles there are (and the role of a manifest kind given instead)."""
+    vendors = [n for n in delegated_names(session.role("drivers").signed) if n != role]
+    roles = ", ".join([*TOP_LEVEL_ROLES, *KIND_ROLES, *vendors])
+    message = f"no role {role!r} in this catalog; its roles are {roles}"
+    if KIND_TO_ROLE.get(role, role) != role:
+        message += f" (updates of kind {role!r} are signed by the role {KIND_TO_ROLE[role]!r})"
+    return message
 
 
 def _rotate_in_root(session: Session, role: str, old: list[str], new: list[SSlibKey]) -> None:

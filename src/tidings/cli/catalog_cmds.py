@@ -30,11 +30,12 @@ def publish(
     """Publish update revisions (one atomic catalog change for all MANIFESTS)."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from tidings.catalog.publisher import Publisher
+    from tidings.catalog.publisher import Publisher, check_distinct_ids
     from tidings.manifest import load_manifest
 
     publisher = Publisher(data_dir, on_lock_wait=say_waiting)
     authored = [load_manifest(path) for path in manifests]  # all valid before any work
+    check_distinct_ids(authored, [_printable(str(path)) for path in manifests])
     with Progress(
         TextColumn("hashing payloads"),
         BarColumn(),
@@ -51,6 +52,11 @@ def publish(
         )
     for path, result in zip(manifests, results, strict=True):
         out.print(f"published {path.name}: {result.update_id} {_what(result)}")
+
+
+def _printable(text: str) -> str:
+    """A path as given, on one line (an error message is one line)."""
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def _what(result: PublishResult) -> str:
