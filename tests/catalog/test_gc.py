@@ -36,6 +36,7 @@ from tidings.catalog.gc import (
     parse_versioned,
     removable_metadata,
     retained_snapshots,
+    version_ranges,
 )
 from tidings.catalog.index import parse_key_text
 from tidings.catalog.publisher import Publisher
@@ -76,6 +77,11 @@ def test_metadata_above_the_committed_version_is_kept_so_its_number_is_never_reu
     committed = {"apps.0a": 6, "root": 4}
     names = [f.name for f in removable_metadata(files, reachable, committed)]
     assert names == ["3.apps.0a.json", "3.apps.0a.json.gz"]
+
+
+def test_kept_versions_are_shown_as_runs() -> None:
+    assert version_ranges([4, 1, 2, 3]) == "1-4"
+    assert version_ranges([2, 5, 6, 7, 9]) == "2, 5-7, 9"
 
 
 def test_an_index_document_reaches_its_payloads_piece_maps_and_manifests() -> None:
@@ -277,4 +283,66 @@ def test_gc_command_prints_counts_and_bytes_in_plain_text(tmp_path: Path, catalo
     assert total and not total[0].startswith("removed 0 ")
     missing = runner.invoke(cli, ["server", "gc", str(tmp_path / "nowhere")])
     assert missing.exit_code == 1
-    assert "is this a Tidings data directory?" in missing.output
+    assert f"{tmp_path / 'nowhere'} does not exist" in missing.output
+
+
+def test_gc_keeps_the_snapshots_it_retains_and_a_second_run_removes_nothing(
+    tmp_path: Path, catalog: Path
+) -> None:
+    first = UpdateSpec("app", payload_name="first.bin")
+    publish(catalog, first, tmp_path / "m")
+    device = file_updater(catalog, tmp_path / "device")
+    device.refresh()  # the device holds snapshot 2 and scans on while the catalog moves
+    publish(catalog, first.next_revision(payload_name="second.bin"), tmp_path / "m")
+    publish(catalog, UpdateSpec("os"), tmp_path / "m")
+    metadata = catalog / "repo" / "metadata"
+    clock, policy = FixedClock(datetime.now(UTC)), GcPolicy(keep=7 * DAY)
+
+    runs = [collect(catalog, clock=clock, policy=policy) for _ in range(3)]
+
+    assert [r.retained_snapshots for r in runs] == [(1, 2, 3, 4)] * 3
+    for version in (1, 2, 3, 4):
+        assert (metadata / f"{version}.snapshot.json").exists()
+        assert (metadata / f"{version}.snapshot.json.gz").exists()
+    assert [p for r in runs for p in r.paths] == []  # everything is within the window
+    key = parse_key_text("apps:contoso-editor")
+    bin_ = Publisher(catalog).layout.family(key.family).bin_for_key(key.key)
+    doc = indexed_manifests(device, bin_, "apps:contoso-editor")[first.update_id]
+    assert doc["revision"] == 1  # as snapshot 2 names it
+    for payload in manifest_from_dict(doc, source=first.update_id).payloads:
+        target = payload_target(bin_.directory, first.update_id, payload)
+        device.download_target(target, str(tmp_path / "got"))
+
+
+def test_repeated_gc_with_old_snapshots_keeps_the_same_set(tmp_path: Path, catalog: Path) -> None:
+    spec = UpdateSpec("app")
+    publish(catalog, spec, tmp_path / "m")
+    publish(catalog, spec.next_revision(), tmp_path / "m")
+    age_everything(catalog, T0)  # snapshots 1-3 replaced long ago
+    publish(catalog, spec.next_revision().next_revision(), tmp_path / "m")
+    clock, policy = FixedClock(datetime.now(UTC)), GcPolicy(keep=7 * DAY)
+    first = collect(catalog, clock=clock, policy=policy)
+    assert first.retained_snapshots == (3, 4)  # 3 was current until 4, written now
+    assert first.files["metadata"] > 0
+    again = [collect(catalog, clock=clock, policy=policy) for _ in range(2)]
+    assert [r.retained_snapshots for r in again] == [(3, 4), (3, 4)]
+    assert [p for r in again for p in r.paths] == []
+    assert verify_catalog(catalog, tmp_path / "scratch").updates == {spec.update_id: 3}
+
+
+def test_gc_command_says_which_snapshots_it_keeps(tmp_path: Path, catalog: Path) -> None:
+    spec = UpdateSpec("app")
+    publish(catalog, spec, tmp_path / "m")
+    publish(catalog, spec.next_revision(), tmp_path / "m")
+    runner = CliRunner()
+    kept = "3 snapshots (versions 1-3): those current within the last 7 days"
+    dry = runner.invoke(cli, ["server", "gc", str(catalog), "--dry-run"])
+    assert dry.output.splitlines()[0] == f"would keep {kept}"
+    for _ in range(2):
+        done = runner.invoke(cli, ["server", "gc", str(catalog), "--keep-days", "7"])
+        lines = done.output.splitlines()
+        assert lines[0] == f"keeping {kept}"
+        assert lines[-1] == "removed 0 file(s) in all, freeing 0 bytes"
+    help_text = runner.invoke(cli, ["server", "gc", "--help"], env={"COLUMNS": "300"}).output
+    # One paragraph: a wide terminal shows it on one line, with no break of its own.
+    assert "temporary files that no snapshot current within the last --keep-days" in help_text

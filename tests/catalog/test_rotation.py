@@ -7,13 +7,15 @@ from pathlib import Path
 import pytest
 from tuf.api.exceptions import UnsignedMetadataError
 from tuf.api.metadata import Metadata, Root
+from typer.testing import CliRunner
 
 from tidings.catalog.create import InitOptions, create_data_dir
 from tidings.catalog.layout import bin_of_role
 from tidings.catalog.publisher import Publisher, PublishResult
 from tidings.catalog.rotation import rotate_keys
+from tidings.cli.main import registered_app
 from tidings.clock import FixedClock
-from tidings.errors import CatalogError
+from tidings.errors import CatalogError, KeyStoreError
 from tufclient import file_updater, indexed_manifests
 
 
@@ -98,3 +100,68 @@ def test_two_of_three_root_rotation_keeps_the_threshold(tmp_path: Path, clock: F
     assert new.signed.roles["root"].threshold == 2
     root.verify_delegate("root", new)
     new.verify_delegate("root", new)
+
+
+def files_under(directory: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(directory).as_posix(): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("role", ["timestamp", "root"])
+def test_root_signed_below_threshold_is_never_written_and_devices_keep_updating(
+    tmp_path: Path, clock: FixedClock, role: str
+) -> None:
+    """2-of-3 root with two keys offline (docs/operations.md): a root change must wait for them.
+
+    Client workflow 5.3.4: a root version signed by one key would stop every device for good.
+    """
+    data_dir = tmp_path / "data"
+    create_data_dir(data_dir, clock=clock, options=InitOptions(root_threshold=2, root_keys=3))
+    device = file_updater(data_dir, tmp_path / "device")
+    device.refresh()
+    vault = tmp_path / "offline"
+    vault.mkdir()
+    offline = sorted((data_dir / "keys/root").glob("*.pem"))[:2]
+    for key in offline:
+        key.rename(vault / key.name)
+    before = files_under(data_dir / "repo"), files_under(data_dir / "keys")
+
+    refused = CliRunner().invoke(registered_app(), ["keys", "rotate", str(data_dir), role])
+
+    assert refused.exit_code == 1
+    assert (
+        f"rotating {role} needs a new root signed by 2 root keys; 1 of them is in "
+        f"{data_dir / 'keys/root'}: bring the offline root keys back"
+    ) in " ".join(refused.output.split())
+    assert (files_under(data_dir / "repo"), files_under(data_dir / "keys")) == before
+    file_updater(data_dir, tmp_path / "device").refresh()  # still on root 1, still updating
+
+    # One key comes back: two of three present.
+    (vault / offline[0].name).rename(offline[0])
+    done = CliRunner().invoke(registered_app(), ["keys", "rotate", str(data_dir), role])
+    assert done.exit_code == 0, done.output
+    assert (data_dir / "repo/metadata/2.root.json").exists()
+    updater = file_updater(data_dir, tmp_path / "device")
+    updater.refresh()  # python-tuf's client walks root 1 -> 2
+    trusted = Metadata[Root].from_file(str(tmp_path / "device/metadata/root.json"))
+    assert trusted.signed.version == 2
+    file_updater(data_dir, tmp_path / "new-device").refresh()
+
+
+def test_a_root_change_is_checked_against_the_trusted_and_the_new_root_at_commit(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    data_dir = tmp_path / "data"
+    create_data_dir(data_dir, clock=clock, options=InitOptions(root_threshold=2, root_keys=3))
+    publisher = Publisher(data_dir, clock=clock)
+    with publisher.repo.lock():
+        session = publisher.repo.open()
+        session.edit_root().roles["root"].threshold = 3  # the new root asks for all three
+        (sorted((data_dir / "keys/root").glob("*.pem"))[0]).unlink()
+        before = files_under(data_dir / "repo")
+        with pytest.raises(KeyStoreError, match="needs a new root signed by 3 root keys; 2 of"):
+            publisher.repo.commit(session)
+    assert files_under(data_dir / "repo") == before

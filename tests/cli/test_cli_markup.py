@@ -63,7 +63,8 @@ def test_error_quoting_bracketed_text_is_one_literal_line(tmp_path: Path) -> Non
     assert result.code == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [
-        f"error: {missing} is not a Tidings data directory: run `tidings server init {missing}`"
+        f"error: {missing} does not exist: give the directory `tidings server init` created, "
+        f"or create one with `tidings server init {missing}`"
     ]
 
 

@@ -79,8 +79,8 @@ def test_publish_into_a_missing_data_dir_is_one_clear_line(tmp_path: Path) -> No
     result = run("publish", str(tmp_path / "nowhere"), str(manifests[0]))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        f"error: {tmp_path / 'nowhere'} is not a Tidings data directory: "
-        f"run `tidings server init {tmp_path / 'nowhere'}`"
+        f"error: {tmp_path / 'nowhere'} does not exist: give the directory `tidings server init` "
+        f"created, or create one with `tidings server init {tmp_path / 'nowhere'}`"
     ]
 
 

@@ -51,8 +51,10 @@ class CatalogConfig:
         """Read ``catalog.json`` from ``data_dir``.
 
         Raises:
-            ConfigError: missing or malformed (not a data directory made by ``server init``).
+            ConfigError: missing, unreadable or malformed (not a data directory made by
+                ``server init``).
         """
+        require_data_dir(data_dir)
         path = data_dir / FILE_NAME
         try:
             doc = json.loads(path.read_bytes()[:65536])
@@ -66,12 +68,32 @@ class CatalogConfig:
             bins = {k: _count(v) for k, v in doc["bins"].items()}
             expiry = {k: timedelta(seconds=int(v)) for k, v in doc["expiry_seconds"].items()}
             return cls(CatalogLayout(BinCounts(**bins)), ExpiryPolicy(**expiry))
-        except FileNotFoundError as e:
-            raise ConfigError(
-                f"{data_dir} is not a Tidings data directory: run `tidings server init {data_dir}`"
-            ) from e
+        except OSError as e:
+            raise ConfigError(f"cannot read {path}: {e.strerror or e}") from e
         except (ValueError, KeyError, TypeError, IndexError) as e:
             raise ConfigError(f"{path} is malformed: {e}") from e
+
+
+def require_data_dir(data_dir: Path) -> None:
+    """Check that ``data_dir`` is a directory ``server init`` made, advising what to give instead.
+
+    ``server init`` refuses a directory that is not empty, so the advice never sends a user to
+    run it on the directory they gave unless that directory does not exist yet.
+
+    Raises:
+        ConfigError: ``data_dir`` is missing, a file, or a directory without ``catalog.json``.
+    """
+    give = "give the directory `tidings server init` created"
+    if not data_dir.exists():
+        create = f"`tidings server init {data_dir}`"
+        raise ConfigError(f"{data_dir} does not exist: {give}, or create one with {create}")
+    if not data_dir.is_dir():
+        raise ConfigError(f"{data_dir} is a file, not a Tidings data directory: {give}")
+    if not (data_dir / FILE_NAME).is_file():
+        raise ConfigError(
+            f"{data_dir} is not a Tidings data directory (no {FILE_NAME}): {give}, or create one "
+            "with `tidings server init NEW_DIR`"
+        )
 
 
 def _count(value: object) -> int:

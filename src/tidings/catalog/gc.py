@@ -28,12 +28,13 @@ import itertools
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tidings.catalog.config import require_data_dir
 from tidings.catalog.entries import json_document, payload_path, pieces_path
 from tidings.catalog.keyindex import MAX_SEGMENT_BYTES
 from tidings.catalog.repository import LOCK_FILE, MAX_METADATA_BYTES
@@ -107,6 +108,17 @@ def retained_snapshots(
     return frozenset(kept)
 
 
+def version_ranges(versions: Iterable[int]) -> str:
+    """Versions as runs, for people: ``1-4``, ``2, 5-7``."""
+    runs: list[list[int]] = []
+    for v in sorted(set(versions)):
+        if runs and v == runs[-1][1] + 1:
+            runs[-1][1] = v
+        else:
+            runs.append([v, v])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
 def parse_versioned(name: str) -> VersionedFile | None:
     """``N.<role>.json`` or ``N.<role>.json.gz``, else None."""
     match = _VERSIONED.fullmatch(name)
@@ -166,20 +178,29 @@ class _Reach:
 
 
 def collect(
-    data_dir: Path, *, clock: Clock, policy: GcPolicy | None = None, dry_run: bool = False
+    data_dir: Path,
+    *,
+    clock: Clock,
+    policy: GcPolicy | None = None,
+    dry_run: bool = False,
+    on_lock_wait: Callable[[Path], None] | None = None,
 ) -> GcReport:
     """Remove what no retained snapshot reaches (see the module docstring); report it.
 
+    ``on_lock_wait`` is called with the lock's path if a publish holds it (file_lock).
+
     Raises:
-        CatalogError: not a data directory, or the committed metadata is unreadable.
+        ConfigError: not a data directory.
+        CatalogError: the committed metadata is missing or unreadable.
     """
     policy = policy or GcPolicy()
     metadata = data_dir / "repo" / "metadata"
+    require_data_dir(data_dir)
     if not (metadata / "timestamp.json").is_file():
-        raise CatalogError(f"{data_dir} holds no catalog: is this a Tidings data directory?")
+        raise CatalogError(f"{data_dir} holds no catalog: {metadata} has no timestamp.json")
     now = clock.now()
     report = GcReport(dry_run)
-    with file_lock(data_dir / LOCK_FILE):
+    with file_lock(data_dir / LOCK_FILE, on_wait=on_lock_wait):
         current = _meta(metadata / "timestamp.json")["snapshot"]
         committed = _meta(metadata / f"{current}.snapshot.json") | {"snapshot": current}
         files = [f for name in _names(metadata) if (f := parse_versioned(name))]
@@ -210,6 +231,9 @@ def _reach(data_dir: Path, snapshots: Iterable[int]) -> _Reach:
         path = metadata / f"{version}.snapshot.json"
         if not path.exists():
             continue  # an older snapshot a previous collection with a shorter window removed
+        # The retained snapshot itself: a device holding it still fetches it, and its file's
+        # mtime is how the next collection knows it was current within the window.
+        reach.roles.add(("snapshot", version))
         for role, role_version in _meta(path).items():
             if (role, role_version) in reach.roles:
                 continue

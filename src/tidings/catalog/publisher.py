@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -70,14 +71,21 @@ class Publisher:
         *,
         clock: Clock | None = None,
         segments: SegmentPolicy | None = None,
+        on_lock_wait: Callable[[Path], None] | None = None,
     ) -> None:
+        """``on_lock_wait`` is called with the lock's path when another publish, gc or
+        re-signing holds it (so a command can say why it waits)."""
         self.data_dir = data_dir
         self.segments = segments or SegmentPolicy()
         self.config = CatalogConfig.load(data_dir)
         self.layout = self.config.layout
         self.keys = KeyStore(data_dir / "keys")
         self.repo = Repository(
-            data_dir, keys=self.keys, clock=clock or SystemClock(), expiry=self.config.expiry
+            data_dir,
+            keys=self.keys,
+            clock=clock or SystemClock(),
+            expiry=self.config.expiry,
+            on_lock_wait=on_lock_wait,
         )
         self.content = ContentStore(data_dir / "content")
 
@@ -142,6 +150,7 @@ class Publisher:
             CatalogError: a revision is not newer than the published one, or an id repeats.
             PayloadError: a payload is unreadable or not what its manifest says.
         """
+        check_distinct_ids(items)  # before any payload is hashed
         total = _payload_bytes(items)
         done = 0
 
@@ -182,16 +191,23 @@ class Publisher:
     def revoke(self, update_id: str) -> Located:
         """Withdraw an update: devices are no longer offered it (expire/revoke).
 
+        ``update_id`` is a UUID in any case or spelling ``uuid.UUID`` reads.
+
         Raises:
-            CatalogError: no such published update.
+            CatalogError: not a UUID, no such update, or already revoked.
         """
+        update_id = normalized_update_id(update_id)
         with self.repo.lock():
             session = self.repo.open()
             lookup = self._lookup(session)
             try:
-                located = lookup.get(update_id.lower())
-                if located is None or located.state != "published":
-                    raise CatalogError(f"no published update {update_id}")
+                located = lookup.get(update_id)
+                if located is None:
+                    raise CatalogError(f"no update {update_id} in this catalog")
+                if located.state != "published":
+                    raise CatalogError(
+                        f"update {update_id} is already revoked (revision {located.revision})"
+                    )
                 index = self._index(session)
                 self._unfile(index, located)
                 index.flush()
@@ -374,6 +390,41 @@ def _with_key(seen: Located | None, entry: IndexEntry, bin_: Bin, key: str) -> L
         hashlib.sha256(document).hexdigest(),
         "published",
     )
+
+
+def normalized_update_id(text: str) -> str:
+    """``text`` as the canonical lowercase UUID manifests use.
+
+    Raises:
+        CatalogError: ``text`` is not a UUID.
+    """
+    try:
+        return str(uuid.UUID(text.strip()))
+    except ValueError:
+        raise CatalogError(
+            f"{text!r} is not an update id: give its UUID as `tidings updates` lists it"
+        ) from None
+
+
+def check_distinct_ids(
+    items: Sequence[AuthoredManifest], names: Sequence[str] | None = None
+) -> None:
+    """One revision per update in a publish; else name the id and both manifests.
+
+    ``names`` are how to call the manifests (the paths a user gave); by default their file names.
+
+    Raises:
+        CatalogError: two manifests carry the same update id.
+    """
+    seen: dict[str, str] = {}
+    for item, name in zip(items, names or [i.source for i in items], strict=True):
+        update_id = item.manifest.id
+        if update_id in seen:
+            raise CatalogError(
+                f"update {update_id} is in two manifests of this publish, {seen[update_id]} and "
+                f"{name}: publish one revision of an update at a time"
+            )
+        seen[update_id] = name
 
 
 def _due(left: timedelta, period: timedelta, margin: float) -> bool:

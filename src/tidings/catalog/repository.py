@@ -24,10 +24,11 @@ A published name never changes its bytes (caches and CDNs keep versioned files f
 from __future__ import annotations
 
 import contextlib
+import copy
 import gzip
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,6 +37,7 @@ from typing import Any
 from tuf.api.metadata import (
     Metadata,
     MetaFile,
+    Role,
     Root,
     Snapshot,
     Targets,
@@ -48,7 +50,7 @@ from tidings.canonical import canonical_bytes
 from tidings.catalog.keys import KeyStore
 from tidings.catalog.staging import write_staged
 from tidings.clock import Clock
-from tidings.errors import CatalogError, RollbackError
+from tidings.errors import CatalogError, KeyStoreError, RollbackError
 from tidings.fsutil import TooLargeError, atomic_write, file_lock, fsync_dir, read_bounded
 
 SERIALIZER = JSONSerializer(compact=True)
@@ -94,6 +96,7 @@ class Session:
     snapshot: Metadata[Snapshot]
     timestamp: Metadata[Timestamp]
     initial: bool = False  # a brand-new catalog: root, snapshot and timestamp are version 1
+    trusted_root: Role | None = None  # the root role as committed (None for a new catalog)
     signed_expiry: dict[str, datetime] = field(default_factory=dict)  # roles written, by commit
     _roles: dict[str, _Loaded] = field(default_factory=dict)
     _root_dirty: bool = False
@@ -168,8 +171,10 @@ class Repository:
         keys: KeyStore,
         clock: Clock,
         expiry: ExpiryPolicy | None = None,
+        on_lock_wait: Callable[[Path], None] | None = None,
     ) -> None:
         self.data_dir = data_dir
+        self.on_lock_wait = on_lock_wait  # called with the lock's path if another writer has it
         self.metadata_dir = data_dir / "repo" / "metadata"
         self.targets_dir = data_dir / "repo" / "targets"
         self.keys = keys
@@ -180,8 +185,36 @@ class Repository:
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Serialize writers across processes (publishers and the service's re-signer)."""
-        with file_lock(self.data_dir / LOCK_FILE):
+        with file_lock(self.data_dir / LOCK_FILE, on_wait=self.on_lock_wait):
             yield
+
+    def require_root_quorum(
+        self, trusted: Role | None, new: Role, *, doing: str = "this change"
+    ) -> None:
+        """Refuse unless the root keys present can sign a new root that devices accept.
+
+        Client workflow 5.3.4: a new root must carry a threshold of signatures from the keys of
+        the trusted root *and* from those of the new root. A root signed by fewer would be
+        written, and every device would stop at it for good: they must walk through each root
+        version in turn, so adding keys later cannot repair it.
+
+        Raises:
+            KeyStoreError: too few of either set of root keys are in ``keys/root``.
+        """
+        present: set[str] = set()
+        if self.keys.has("root"):
+            present = {k.keyid for k in self.keys.public_keys("root")}
+        for role in (trusted, new):
+            if role is None:
+                continue
+            have = len(present & set(role.keyids))
+            if have < role.threshold:
+                verb = "is" if have == 1 else "are"
+                raise KeyStoreError(
+                    f"{doing} needs a new root signed by {role.threshold} root keys; {have} of "
+                    f"them {verb} in {self.keys.root / 'root'}: bring the offline root keys back "
+                    "(see docs/operations.md) and run again"
+                )
 
     def read_metadata(self, path: Path, kind: type[Any]) -> Metadata[Any]:
         """Load one of our own metadata files, bounded and type-checked.
@@ -213,18 +246,21 @@ class Repository:
         timestamp = self.read_metadata(self.metadata_dir / "timestamp.json", Timestamp)
         snap_version = timestamp.signed.snapshot_meta.version
         snapshot = self.read_metadata(self.metadata_dir / f"{snap_version}.snapshot.json", Snapshot)
-        return Session(self, root, snapshot, timestamp)
+        trusted = copy.deepcopy(root.signed.roles["root"])
+        return Session(self, root, snapshot, timestamp, trusted_root=trusted)
 
     def commit(self, session: Session) -> None:
         """Sign and write every changed role, a new snapshot and, last, the timestamp.
 
         Raises:
-            KeyStoreError: a needed signing key is missing.
+            KeyStoreError: a needed signing key is missing, or too few root keys are present to
+                sign a new root version (nothing is written then).
             RollbackError: the state on disk moved on under us (a writer without the lock).
         """
         now = self.clock.now()
         if session._root_dirty:
             root = session.root
+            self.require_root_quorum(session.trusted_root, root.signed.roles["root"])
             data = self._sign("root", root, now, bump=not session.initial)
             atomic_write(self.metadata_dir / f"{root.signed.version}.root.json", data)
             atomic_write(self.metadata_dir / "root.json", data)

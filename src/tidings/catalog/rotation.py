@@ -18,9 +18,12 @@ from securesystemslib.signer import SSlibKey
 
 from tidings.catalog.delegation import delegated_names, delegator_of, rekey
 from tidings.catalog.keys import signing_role
+from tidings.catalog.layout import KIND_ROLES, KIND_TO_ROLE
 from tidings.catalog.publisher import Publisher
 from tidings.catalog.repository import Session
 from tidings.errors import CatalogError
+
+TOP_LEVEL_ROLES = ("root", "timestamp", "snapshot", "targets")
 
 
 @dataclass(frozen=True)
@@ -35,8 +38,12 @@ class Rotation:
 def rotate_keys(publisher: Publisher, role: str) -> Rotation:
     """Replace every key of ``role`` with fresh ones.
 
+    A top-level role's rotation writes a new root version, so it is refused before anything is
+    written unless a threshold of the trusted root's keys is present (``require_root_quorum``).
+
     Raises:
         CatalogError: ``role`` is not a role of this catalog, or is a bin.
+        KeyStoreError: too few root keys are present to sign the new root version.
     """
     keys = publisher.keys
     try:
@@ -46,7 +53,11 @@ def rotate_keys(publisher: Publisher, role: str) -> Rotation:
     with publisher.repo.lock():
         session = publisher.repo.open()
         if delegator != "root" and not session.has_role(role):
-            raise CatalogError(f"no role {role!r} in this catalog")
+            raise CatalogError(_no_such_role(session, role))
+        if delegator == "root":
+            # Checked again at the commit; here, before any key is generated or retired.
+            trusted = session.root.signed.roles["root"]
+            publisher.repo.require_root_quorum(trusted, trusted, doing=f"rotating {role}")
         old = [k.keyid for k in keys.public_keys(role)]
         new = [keys.generate(role).public_key for _ in old]
         if role != "root":  # root is signed by old and new keys; others by the new only
@@ -66,6 +77,16 @@ def rotate_keys(publisher: Publisher, role: str) -> Rotation:
             for keyid in old:
                 keys.retire(role, keyid)
     return Rotation(role, tuple(old), tuple(k.keyid for k in new))
+
+
+def _no_such_role(session: Session, role: str) -> str:
+    """Name the roles there are (and the role of a manifest kind given instead)."""
+    vendors = [n for n in delegated_names(session.role("drivers").signed) if n != role]
+    roles = ", ".join([*TOP_LEVEL_ROLES, *KIND_ROLES, *vendors])
+    message = f"no role {role!r} in this catalog; its roles are {roles}"
+    if KIND_TO_ROLE.get(role, role) != role:
+        message += f" (updates of kind {role!r} are signed by the role {KIND_TO_ROLE[role]!r})"
+    return message
 
 
 def _rotate_in_root(session: Session, role: str, old: list[str], new: list[SSlibKey]) -> None:

@@ -7,13 +7,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tidings.cli.app import app, columns, keys_app, one_line_errors, out, print_json
+from tidings.cli.app import app, columns, err, keys_app, one_line_errors, out, print_json
 
 if TYPE_CHECKING:
     from tidings.catalog.lookup import Located
     from tidings.catalog.publisher import PublishResult
 
 DataDir = Annotated[Path, typer.Argument(help="The service's data directory.")]
+
+
+def say_waiting(lock: Path) -> None:
+    """One line on stderr when the publish lock is busy, so a wait is never silent."""
+    err.print(f"waiting for {lock}: another publish or gc is running")
 
 
 @app.command("publish")
@@ -25,11 +30,12 @@ def publish(
     """Publish update revisions (one atomic catalog change for all MANIFESTS)."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from tidings.catalog.publisher import Publisher
+    from tidings.catalog.publisher import Publisher, check_distinct_ids
     from tidings.manifest import load_manifest
 
-    publisher = Publisher(data_dir)
+    publisher = Publisher(data_dir, on_lock_wait=say_waiting)
     authored = [load_manifest(path) for path in manifests]  # all valid before any work
+    check_distinct_ids(authored, [_printable(str(path)) for path in manifests])
     with Progress(
         TextColumn("hashing payloads"),
         BarColumn(),
@@ -46,6 +52,11 @@ def publish(
         )
     for path, result in zip(manifests, results, strict=True):
         out.print(f"published {path.name}: {result.update_id} {_what(result)}")
+
+
+def _printable(text: str) -> str:
+    """A path as given, on one line (an error message is one line)."""
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def _what(result: PublishResult) -> str:
@@ -67,7 +78,7 @@ def revoke(
     """Withdraw an update: devices stop being offered it."""
     from tidings.catalog.publisher import Publisher
 
-    located = Publisher(data_dir).revoke(update_id)
+    located = Publisher(data_dir, on_lock_wait=say_waiting).revoke(update_id)
     out.print(f"revoked {located.id} revision {located.revision} ({located.title})")
 
 
@@ -82,7 +93,7 @@ def updates(
     """List the updates in the catalog, published and revoked."""
     from tidings.catalog.publisher import Publisher
 
-    found = Publisher(data_dir).updates()
+    found = Publisher(data_dir, on_lock_wait=say_waiting).updates()
     if as_json:
         from tidings.cli.json_views import catalog_json
 
@@ -120,7 +131,7 @@ def rotate(
     from tidings.catalog.publisher import Publisher
     from tidings.catalog.rotation import rotate_keys
 
-    result = rotate_keys(Publisher(data_dir), role)
+    result = rotate_keys(Publisher(data_dir, on_lock_wait=say_waiting), role)
     out.print(
         f"rotated {role}: retired {', '.join(k[:12] for k in result.retired)}; "
         f"new {', '.join(k[:12] for k in result.added)}"

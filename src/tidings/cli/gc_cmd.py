@@ -10,7 +10,13 @@ import typer
 from tidings.cli.app import one_line_errors, out, server_app
 
 
-@server_app.command("gc")
+# One paragraph: Typer prints a docstring's line breaks in --help as they are.
+@server_app.command(
+    "gc",
+    help="Remove old metadata, index documents, content and temporary files that no snapshot "
+    "current within the last --keep-days reaches, so devices mid-scan keep working; safe "
+    "while publishing.",
+)
 @one_line_errors
 def gc(
     data_dir: Annotated[Path, typer.Argument(help="The service's data directory.")],
@@ -23,19 +29,25 @@ def gc(
     ] = 7.0,
     dry_run: Annotated[bool, typer.Option(help="Only say what would be removed.")] = False,
 ) -> None:
-    """Remove old metadata, index documents, content and temporary files no snapshot of the
-    last --keep-days reaches (devices mid-scan keep working); safe while publishing."""
+    """Remove what no recent snapshot reaches (the help text is the decorator's ``help``)."""
     from datetime import timedelta
 
-    from tidings.catalog.gc import CATEGORIES, GcPolicy, collect
+    from tidings.catalog.gc import CATEGORIES, GcPolicy, collect, version_ranges
+    from tidings.cli.catalog_cmds import say_waiting
     from tidings.clock import SystemClock
 
     policy = GcPolicy(keep=timedelta(days=keep_days))
-    report = collect(data_dir, clock=SystemClock(), policy=policy, dry_run=dry_run)
+    report = collect(
+        data_dir, clock=SystemClock(), policy=policy, dry_run=dry_run, on_lock_wait=say_waiting
+    )
     verb = "would remove" if dry_run else "removed"
     kept = report.retained_snapshots
-    span = f"{kept[0]}-{kept[-1]}" if len(kept) > 1 else str(kept[0])
-    lines = [f"kept snapshots {span} ({len(kept)}: current within the last {keep_days:g} days)"]
+    window = f"current within the last {keep_days:g} days"
+    if len(kept) == 1:
+        what = f"1 snapshot (version {kept[0]}): the only one {window}"
+    else:
+        what = f"{len(kept)} snapshots (versions {version_ranges(kept)}): those {window}"
+    lines = [f"{'would keep' if dry_run else 'keeping'} {what}"]
     lines += [
         f"{verb} {report.files[c]} {c} file(s), {report.bytes[c]:,} bytes" for c in CATEGORIES
     ]
