@@ -121,7 +121,10 @@ def test_token_then_enroll_as_an_administrator_and_a_device_would(
         env={"TIDINGS_ENROLL_TOKEN": token},
     )  # fmt: skip
     assert again.returncode == 1
-    assert again.stderr.strip() == "error: enrollment refused: token used up"
+    assert again.stderr.strip() == (
+        "error: enrollment refused: token used up; "
+        "ask the administrator for a new token: `tidings server token`"
+    )
     assert not (tmp_path / "d2").exists()
 
 

@@ -126,6 +126,27 @@ def test_dangling_prerequisite_is_reported() -> None:
     )
 
 
+def test_update_blocked_only_by_a_prerequisite_is_withheld_so_a_scan_can_say_why() -> None:
+    result = evaluate([os_update(2, prerequisites=(1,)), os_update(3)], inventory())
+    assert [e.update_id for e in result.withheld] == [uid(2)]
+    assert verdict(result, 2).is_withheld and not verdict(result, 3).is_withheld
+
+
+def test_update_that_would_not_be_offered_anyway_is_not_withheld() -> None:
+    """Not for this device, installed, or superseded by an offered update: the missing
+    prerequisite is not why it is not offered."""
+    result = evaluate(
+        [
+            not_for_me(2, prerequisites=(1,)),
+            os_update(4, prerequisites=(1,)),
+            os_update(5, prerequisites=(1,)),
+            os_update(6, supersedes=(5,)),
+        ],
+        inventory(installed=(4,)),
+    )
+    assert result.withheld == ()
+
+
 def test_prerequisite_cycle_is_reported() -> None:
     result = evaluate(
         [os_update(1, prerequisites=(2,)), os_update(2, prerequisites=(1,))], inventory()

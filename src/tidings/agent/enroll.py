@@ -30,6 +30,7 @@ import re
 import shutil
 import ssl
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,17 @@ TOKEN_ENV = "TIDINGS_ENROLL_TOKEN"  # noqa: S105 - the variable's name, not a se
 PLACEHOLDER_CN = "tidings-enrolling-device"  # the service replaces it with the device id
 USER_AGENT = "tidings/0.1"
 
+_ASK_ADMINISTRATOR = "ask the administrator for a new token: `tidings server token`"
+# What to do about each refusal the service names in the ``error`` of a 403
+# (docs/operations.md, "Enrolling devices").
+REFUSAL_ADVICE = {
+    "unknown token": "check that the token was copied whole, or " + _ASK_ADMINISTRATOR,
+    "token expired": _ASK_ADMINISTRATOR,
+    "token used up": _ASK_ADMINISTRATOR,
+    "token revoked": _ASK_ADMINISTRATOR,
+}
+START_SERVICE_ADVICE = "check the address and that `tidings server run` is running"
+
 _GROUP = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # as the service validates groups
 _KEY_MODE = 0o600
 _FILE_MODE = 0o644
@@ -94,6 +106,7 @@ def enroll(
     clock: Clock,
     hostname: str | None = None,
     timeout_s: float = 30.0,
+    progress: Callable[[str], None] | None = None,
 ) -> DeviceIdentity:
     """Enroll this device with the service at ``server`` and write ``state_dir``.
 
@@ -105,6 +118,8 @@ def enroll(
         clock: Time source (certificate validity, ``enrolled_at``).
         hostname: A name reported to the service (informational).
         timeout_s: Seconds allowed for connecting and for each read or write.
+        progress: Told, once the arguments are checked, what enrollment waits for
+            (``connecting to https://host:port ...``), so that a slow server is not silence.
 
     Returns:
         The identity written to ``state_dir/device.json``.
@@ -115,12 +130,15 @@ def enroll(
         UntrustedServerError: The server's CA does not match the pin, or its certificate is
             not from the pinned CA or not the update service's (a device's, say).
         IntegrityError: The reply does not verify (certificate or root signatures).
-        TransportError: The server cannot be reached or failed, or refuses enrollments from
-            this address for now (too many failed ones): retry after the wait it names.
+        TransportError: The server cannot be reached, did not answer within ``timeout_s``
+            or failed, or refuses enrollments from this address for now (too many failed
+            ones): retry after the wait it names.
     """
     base = _check_server_url(server)
     _check_pin(pin)
     _check_state_dir_free(state_dir)
+    if progress is not None:
+        progress(f"connecting to {base} ...")
     timeout = httpx.Timeout(timeout_s)
     ca_pem = _fetch_pinned_ca(base, pin, timeout)
     pinned = service_tls_context(ca_pem)
@@ -309,7 +327,12 @@ def _check_pin(pin: str) -> None:
 def _check_state_dir_free(state_dir: Path) -> None:
     if (state_dir / layout.IDENTITY_FILE).exists():
         raise EnrollmentError(f"{state_dir} is already enrolled: use another directory")
-    if state_dir.exists() and (not state_dir.is_dir() or any(state_dir.iterdir())):
+    if state_dir.exists() and not state_dir.is_dir():
+        raise EnrollmentError(
+            f"{state_dir} is a file, not a directory: STATE_DIR is a new directory for the "
+            "agent's state (give a token file with --token-file)"
+        )
+    if state_dir.exists() and any(state_dir.iterdir()):
         raise EnrollmentError(f"{state_dir} is not empty: enroll into a new directory")
 
 
@@ -340,7 +363,8 @@ def _post_enroll(client: httpx.Client, url: str, request: dict[str, str]) -> byt
         return data
     error = _error_message(data)
     if status == 403:
-        raise EnrollmentError(f"enrollment refused: {error}")
+        advice = REFUSAL_ADVICE.get(error)
+        raise EnrollmentError(f"enrollment refused: {error}" + (f"; {advice}" if advice else ""))
     if status == 429:
         # Not this device's fault (a neighbour behind the same NAT may have failed), and the
         # wait never grows while it waits (docs/operations.md, "Limits against hostile
@@ -391,6 +415,15 @@ def _request(
                 if len(body) > limit:
                     raise EnrollmentError(f"{url}: reply larger than {limit} bytes")
             return response.status_code, bytes(body), response.headers
+    except httpx.TimeoutException as e:
+        # Not ssl's "_ssl.c:989: The handshake operation timed out": what waited, how long.
+        target = httpx.URL(url)
+        origin = f"{target.scheme}://{target.netloc.decode('ascii')}"
+        waited = client.timeout.connect if isinstance(e, httpx.ConnectTimeout) else None
+        seconds = waited or client.timeout.read or 0.0
+        raise TransportError(
+            f"the service at {origin} did not answer within {seconds:g} s: " + START_SERVICE_ADVICE
+        ) from e
     except httpx.HTTPError as e:
         detail = untrusted_server_detail(e)
         if detail is not None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tidings.cli.app import agent_app, one_line_errors, out
+from tidings.cli.app import agent_app, err, one_line, one_line_errors, out
 from tidings.clock import SystemClock
 
 if TYPE_CHECKING:
@@ -60,6 +60,9 @@ def enroll(
         clock=SystemClock(),
         hostname=socket.gethostname()[:253] or None,
         timeout_s=timeout,
+        # Before the wait, so a slow server is not silence. Like every progress display,
+        # only on a terminal: a script's stderr stays the one error line (docs/cli.md).
+        progress=(lambda step: err.print(one_line(step))) if err.is_terminal else None,
     )
     out.print(f"enrolled device {identity.device_id} in group {identity.group_id}", highlight=False)
     out.print(f"state written to {state_dir}", highlight=False)

@@ -7,6 +7,9 @@ Invariants:
 - Nothing printed is ever read as Rich markup or emoji codes: titles, descriptions, criteria,
   hardware IDs and error messages come from publishers, devices and users. The consoles are
   built with ``markup=False``; the few styled words are ``rich.text.Text`` objects.
+- No control character from such text reaches the terminal: an ESC could recolour, retitle or
+  rewrite what the user sees, a newline forge a line. Every data field goes through
+  ``one_line`` (``columns`` and ``labelled`` do it), which shows each one as ``?``.
 """
 
 from __future__ import annotations
@@ -61,8 +64,9 @@ def exit_code(error: TidingsError) -> int:
 
 
 def labelled(label: str, style: str, message: object) -> Text:
-    """``label message`` with only the label styled; the message is never parsed as markup."""
-    return Text.assemble((label, style), " ", str(message))
+    """``label message`` with only the label styled; the message is never parsed as markup
+    and is shown on one line (it may quote a server's or a publisher's text)."""
+    return Text.assemble((label, style), " ", one_line(str(message)))
 
 
 def print_json(document: object) -> None:
@@ -78,7 +82,7 @@ def columns(rows: Sequence[Sequence[str]]) -> str:
     The first row is the header. Cells are data from publishers, devices or users: each is
     printed on one line, control characters shown as ``?``. The last column is not padded.
     """
-    cells = [[_one_line(c) for c in row] for row in rows]
+    cells = [[one_line(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]) - 1)]
     return "\n".join(
         "  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]]).rstrip()
@@ -86,8 +90,10 @@ def columns(rows: Sequence[Sequence[str]]) -> str:
     )
 
 
-def _one_line(cell: str) -> str:
-    return "".join(c if c.isprintable() else "?" for c in cell)
+def one_line(text: str) -> str:
+    """``text`` safe for a terminal: every control or other non-printable character (ESC,
+    newline, tab, bidi overrides) shown as ``?``."""
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def one_line_errors(func: F) -> F:

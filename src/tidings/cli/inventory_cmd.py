@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tidings.cli.app import agent_app, one_line_errors, out, print_json
+from tidings.cli.app import agent_app, one_line, one_line_errors, out, print_json
 
 if TYPE_CHECKING:
     from tidings.scan.inventory_model import HardwareDevice, Inventory
@@ -47,7 +47,8 @@ def inventory(
 
         print_json(inventory_json(found, sources))
         return
-    out.print("\n".join(inventory_lines(found, sources)))
+    # Ids come from the machine's sysfs and inventory.toml: one terminal-safe line each.
+    out.print("\n".join(one_line(line) for line in inventory_lines(found, sources)))
 
 
 def inventory_lines(found: Inventory, sources: dict[str, str]) -> list[str]:

@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tidings.cli.app import app, err, labelled, one_line_errors, out, print_json
+from tidings.cli.app import (
+    app,
+    columns,
+    err,
+    labelled,
+    one_line,
+    one_line_errors,
+    out,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from tidings.scan.inventory_model import Inventory
@@ -37,10 +46,12 @@ def scan(
             print_json(search_json(searcher.search(criteria)))
             return
         result = _search_with_progress(searcher, criteria)
-        inventory = session.inventory() if not result.updates else None
+        # Withheld updates matched the inventory: it is not in question, their reason is shown.
+        quiet = result.updates or result.withheld
+        inventory = session.inventory() if not quiet else None
     _print_table(result)
     if inventory is not None:
-        out.print(nothing_found(result, inventory, criteria, state_dir))
+        out.print(one_line(nothing_found(result, inventory, criteria, state_dir)))
 
 
 def _search_with_progress(searcher: UpdateSearcher, criteria: str | None) -> SearchResult:
@@ -62,9 +73,24 @@ def _search_with_progress(searcher: UpdateSearcher, criteria: str | None) -> Sea
 
 
 def _print_table(result: SearchResult) -> None:
-    from rich.table import Table
+    if result.updates:
+        out.print(update_columns(result))
+    for warning in result.warnings:
+        err.print(labelled("warning:", "yellow", warning))
+    s = result.stats
+    out.print(
+        f"{len(result.updates)} update(s); {s.bins_selected} index bins "
+        f"({s.bins_verified} verified anew, {s.documents_fetched} index documents fetched), "
+        f"{s.bytes_received:,} bytes in {s.seconds:.2f} s"
+    )
+    if result.withheld:
+        out.print(one_line(withheld_text(result)))
 
-    table = Table("kind", "title", "classification", "KB", "size", "flags", title="Updates found")
+
+def update_columns(result: SearchResult) -> str:
+    """The updates as plain columns, title last: sizes, KB ids and titles are never cut,
+    whatever the terminal's width, and each cell is shown on one line (``columns``)."""
+    rows = [("kind", "classification", "KB", "size", "flags", "title")]
     for u in result.updates:
         flags = [
             name
@@ -77,24 +103,27 @@ def _print_table(result: SearchResult) -> None:
             )
             if on
         ]
-        table.add_row(
-            u.kind,
-            u.title,
-            u.classification,
-            ", ".join(u.kb_ids),
-            f"{u.download_size:,}",
-            " ".join(flags),
+        kb = ",".join(u.kb_ids) or "-"
+        rows.append(
+            (u.kind, u.classification, kb, f"{u.download_size:,}", " ".join(flags) or "-", u.title)
         )
-    if result.updates:
-        out.print(table)
-    for warning in result.warnings:
-        err.print(labelled("warning:", "yellow", warning))
-    s = result.stats
-    out.print(
-        f"{len(result.updates)} update(s); {s.bins_selected} index bins "
-        f"({s.bins_verified} verified anew, {s.documents_fetched} index documents fetched), "
-        f"{s.bytes_received:,} bytes in {s.seconds:.2f} s"
-    )
+    return columns(rows)
+
+
+def withheld_text(result: SearchResult) -> str:
+    """Why updates that match are not offered: each one's missing prerequisites."""
+    count = len(result.withheld)
+    said = "1 update applies but is" if count == 1 else f"{count} updates apply but are"
+    reasons = []
+    for w in result.withheld:
+        missing = []
+        for p in w.missing:
+            if p in w.unpublished:
+                missing.append(f"prerequisite {p}, which is neither published nor installed")
+            else:
+                missing.append(f"prerequisite {p} installed first")
+        reasons.append(f"'{w.update.title}' needs {' and '.join(missing)}")
+    return f"{said} withheld: {'; '.join(reasons)}"
 
 
 def nothing_found(

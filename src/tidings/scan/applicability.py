@@ -58,6 +58,7 @@ class Evaluated:
     missing_prerequisites: tuple[str, ...]
     bundle_parent: str | None  # an applicable bundle that offers this update
     match_rank: tuple[int, ...] | None  # drivers: (device_side, driver_side, position)
+    is_withheld: bool = False  # would be offered but for missing prerequisites
 
     @property
     def update_type(self) -> str:
@@ -122,6 +123,12 @@ class ApplicabilityResult:
     warnings: tuple[str, ...]  # data problems: cycles, dangling references, duplicate ids
     evaluated: tuple[Evaluated, ...] = ()
 
+    @property
+    def withheld(self) -> tuple[Evaluated, ...]:
+        """Candidates not offered only because a prerequisite is not installed, by title."""
+        found = (e for e in self.evaluated if e.is_withheld)
+        return tuple(sorted(found, key=lambda e: (e.title, e.update_id)))
+
     def get(self, update_id: str) -> Evaluated | None:
         """The verdict on ``update_id``, or None if it was not a candidate."""
         return next((e for e in self.evaluated if e.update_id == update_id), None)
@@ -139,6 +146,7 @@ class _Verdict:
     installed: bool
     missing: tuple[str, ...]
     eligible: bool  # applicable on its own rules, before supersedence and bundles
+    withheld: bool  # eligible but for missing prerequisites
     superseded: bool = False
     applicable: bool = False
     bundle_parent: str | None = None
@@ -186,7 +194,7 @@ class RuleMemo:
 
     inventory: Inventory | None = None
     verdicts: dict[
-        tuple[str, int], tuple[UpdateManifest, tuple[bool, bool, tuple[str, ...], bool]]
+        tuple[str, int], tuple[UpdateManifest, tuple[bool, bool, tuple[str, ...], bool, bool]]
     ] = field(default_factory=dict)
 
     def judged(
@@ -207,7 +215,7 @@ class RuleMemo:
                 base = seen[1]
             else:
                 v = judge(m)
-                base = (v.installable, v.installed, v.missing, v.eligible)
+                base = (v.installable, v.installed, v.missing, v.eligible, v.withheld)
             fresh[key] = (m, base)
             out[update_id] = _Verdict(*base)
         self.verdicts = fresh
@@ -227,8 +235,10 @@ def _judge(m: UpdateManifest, facts: InventoryFacts, fit: DriverFit | None) -> _
         needed = fit is not None and bool(fit.needed_by)
     elif m.kind is Kind.STORE:
         installed = installed or store_version_installed(m, facts)
-    eligible = can_install and not installed and not missing and needed
-    return _Verdict(can_install, installed, missing, eligible)
+    wanted = can_install and not installed and needed
+    return _Verdict(
+        can_install, installed, missing, wanted and not missing, wanted and bool(missing)
+    )
 
 
 def _check_prerequisites(
@@ -372,6 +382,8 @@ def evaluate(
                 missing_prerequisites=v.missing,
                 bundle_parent=v.bundle_parent,
                 match_rank=rank,
+                # Superseded or in an offered bundle: it would not be offered anyway.
+                is_withheld=v.withheld and not v.superseded and v.bundle_parent is None,
             )
         )
     updates = sorted(

@@ -241,12 +241,26 @@ class Update:
 
 
 @dataclass(frozen=True)
+class Withheld:
+    """An update that matches the criteria and would be offered, but for its prerequisites."""
+
+    update: Update
+    missing: tuple[str, ...]  # prerequisite ids not installed, in manifest order
+    unpublished: tuple[str, ...]  # those of ``missing`` the catalog does not hold either
+
+
+@dataclass(frozen=True)
 class SearchResult:
-    """WUA's ``ISearchResult``: the updates found and what went wrong along the way."""
+    """WUA's ``ISearchResult``: the updates found and what went wrong along the way.
+
+    ``withheld`` is a Tidings addition: what the criteria matched but the device is not
+    offered until a prerequisite is installed, so that an empty result can say why.
+    """
 
     updates: tuple[Update, ...]
     warnings: tuple[str, ...]
     stats: ScanStats
+    withheld: tuple[Withheld, ...] = ()
 
 
 class UpdateSearcher:
@@ -388,8 +402,9 @@ class UpdateSession:
         result = self._evaluate(synced.entries, inventory)
         hidden, accepted = self.ledger.hidden(), self.ledger.eula_accepted()
         downloaded = self.ledger.downloaded()
-        updates = [
-            Update(
+
+        def shown(e: Evaluated) -> Update:
+            return Update(
                 e,
                 self.ledger,
                 self.clock,
@@ -397,8 +412,10 @@ class UpdateSession:
                 downloaded=(e.update_id, e.revision) in downloaded,
                 eula_accepted=(e.update_id, e.revision) in accepted,
             )
-            for e in result.updates
-        ]
+
+        updates = [shown(e) for e in result.updates]
+        withheld = [(u, e) for e in result.withheld if matches(u := shown(e))]
+        published = {e.update_id for e in result.evaluated} if withheld else set()
         stats = ScanStats(
             time.monotonic() - started,
             fetcher.bytes_received - received_before,
@@ -411,4 +428,12 @@ class UpdateSession:
             tuple(u for u in updates if matches(u)),
             (*synced.warnings, *result.warnings),
             stats,
+            tuple(
+                Withheld(
+                    u,
+                    e.missing_prerequisites,
+                    tuple(p for p in e.missing_prerequisites if p not in published),
+                )
+                for u, e in withheld
+            ),
         )

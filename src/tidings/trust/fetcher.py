@@ -121,7 +121,15 @@ class HttpxFetcher(FetcherInterface):
         except httpx.TimeoutException as e:
             if self._deadline.expired:
                 raise _slow(url, f"exceeded the {self.config.total_deadline_s:g} s deadline") from e
-            raise tuf_exceptions.DownloadError(f"cannot download {url}: timed out") from e
+            waited = (
+                self.config.connect_timeout_s
+                if isinstance(e, httpx.ConnectTimeout)
+                else self.config.read_timeout_s
+            )
+            raise tuf_exceptions.DownloadError(
+                f"cannot download {url}: the service did not answer within {waited:g} s: "
+                "check the address and that the update service is running"
+            ) from e
         except httpx.HTTPError as e:
             detail = untrusted_server_detail(e)
             if detail is not None:
