@@ -19,7 +19,9 @@ import pytest
 from attack_helpers import Device, TrickleServer, elapsed_s, mirror_of, new_device, summary, sync
 from repo_simulator import RepositorySimulator
 
+from tidings.agent.enroll import enroll
 from tidings.catalog.publisher import PublishResult
+from tidings.clock import FixedClock
 from tidings.errors import DeadlineError, IntegrityError, TransportError, UntrustedServerError
 from tidings.service.config import ServiceConfig
 from tidings.service.server import running_server
@@ -141,3 +143,35 @@ def causes(error: BaseException) -> Iterator[BaseException]:
             return
         yield seen
         seen = seen.__cause__ or seen.__context__
+
+
+# -- enrollment: any server can answer before the pin is checked -----------------------------
+
+
+@pytest.mark.parametrize("trickled", ["headers", "body"])
+def test_enrollment_from_a_trickling_server_ends_within_its_timeout(
+    templates: Templates, tmp_path: Path, clock: FixedClock, trickled: str
+) -> None:
+    # Each byte arrives well within the per-read timeout, so only a total deadline per
+    # request stops the server from holding enrollment until it gives up on its own.
+    head = b"HTTP/1.1 200 OK\r\n" + (
+        b"" if trickled == "headers" else b"Content-Length: 65536\r\n\r\n"
+    )
+    step = b"X-Slow: 1\r\n" if trickled == "headers" else b"-"
+    server = TrickleServer(
+        templates[1], {}, lambda path: (head, step, 0.2), max_life_s=SERVER_GIVES_UP_S
+    )
+    with server:
+        _, error = elapsed_s(
+            lambda: enroll(
+                tmp_path / "device",
+                server=server.url,
+                pin=ca_pin(templates[1] / "tls"),
+                token="t0ken",
+                clock=clock,
+                timeout_s=1.0,
+            )
+        )
+    assert isinstance(error, TransportError)
+    assert "did not answer within 1 s" in str(error)  # its own deadline, not the server closing
+    assert not (tmp_path / "device").exists()

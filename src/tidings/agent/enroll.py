@@ -58,6 +58,8 @@ from tidings.errors import (
 )
 from tidings.fsutil import fsync_dir
 from tidings.service.tls import spki_pin
+from tidings.trust.deadline import Deadline, deadline_transport
+from tidings.trust.fetcher import system_proxy
 from tidings.trust.service_tls import service_tls_context, untrusted_server_detail
 from tidings.wire.identity import DEVICE_ID
 
@@ -117,7 +119,8 @@ def enroll(
         token: An enrollment token from ``tidings server token``.
         clock: Time source (certificate validity, ``enrolled_at``).
         hostname: A name reported to the service (informational).
-        timeout_s: Seconds allowed for connecting and for each read or write.
+        timeout_s: Seconds each of the two requests (CA certificate, enrollment) may take in
+            all: connecting, TLS, headers and body (a server trickling bytes is cut off).
         progress: Told, once the arguments are checked, what enrollment waits for
             (``connecting to https://host:port ...``), so that a slow server is not silence.
 
@@ -139,14 +142,13 @@ def enroll(
     _check_state_dir_free(state_dir)
     if progress is not None:
         progress(f"connecting to {base} ...")
-    timeout = httpx.Timeout(timeout_s)
-    ca_pem = _fetch_pinned_ca(base, pin, timeout)
+    ca_pem = _fetch_pinned_ca(base, pin, timeout_s)
     pinned = service_tls_context(ca_pem)
     key = ec.generate_private_key(ec.SECP256R1())
     request = {"token": token, "csr": _csr_pem(key).decode("ascii")}
     if hostname:
         request["hostname"] = hostname
-    with _client(pinned, timeout) as client:
+    with _Client(base, pinned, timeout_s) as client:
         reply = _post_enroll(client, base + ENROLL_PATH, request)
     verified = verify_enrollment_reply(reply, ca_pem=ca_pem, device_key=key, clock=clock)
     identity = DeviceIdentity(verified.device_id, verified.group_id, base, pin, clock.now())
@@ -336,15 +338,15 @@ def _check_state_dir_free(state_dir: Path) -> None:
         raise EnrollmentError(f"{state_dir} is not empty: enroll into a new directory")
 
 
-def _fetch_pinned_ca(base: str, pin: str, timeout: httpx.Timeout) -> bytes:
+def _fetch_pinned_ca(base: str, pin: str, timeout_s: float) -> bytes:
     # Nothing is trusted yet: the server's certificate is not checked here, the pin is.
     blind = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     blind.check_hostname = False
     blind.verify_mode = ssl.CERT_NONE
     blind.minimum_version = ssl.TLSVersion.TLSv1_2
     url = base + CA_PATH
-    with _client(blind, timeout) as client:
-        status, data, _ = _request(client, "GET", url, MAX_CA_BYTES)
+    with _Client(base, blind, timeout_s) as client:
+        status, data, _ = client.request("GET", url, MAX_CA_BYTES)
     if status != 200:
         raise EnrollmentError(f"{url}: HTTP {status}; is this a Tidings update service?")
     ca = _single_certificate(data, "CA certificate at " + url)
@@ -357,8 +359,8 @@ def _fetch_pinned_ca(base: str, pin: str, timeout: httpx.Timeout) -> bytes:
     return ca.public_bytes(serialization.Encoding.PEM)
 
 
-def _post_enroll(client: httpx.Client, url: str, request: dict[str, str]) -> bytes:
-    status, data, headers = _request(client, "POST", url, MAX_REPLY_BYTES, json=request)
+def _post_enroll(client: _Client, url: str, request: dict[str, str]) -> bytes:
+    status, data, headers = client.request("POST", url, MAX_REPLY_BYTES, json=request)
     if status == 200:
         return data
     error = _error_message(data)
@@ -394,41 +396,65 @@ def retry_after_seconds(header: str | None) -> int | None:
     return MAX_RETRY_AFTER_S if len(value) > 9 else min(int(value), MAX_RETRY_AFTER_S)
 
 
-def _client(context: ssl.SSLContext, timeout: httpx.Timeout) -> httpx.Client:
-    return httpx.Client(
-        verify=context,
-        timeout=timeout,
-        follow_redirects=False,
-        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
-    )
+class _Client:
+    """The enrolling device's HTTP client: one request at a time, each within ``timeout_s`` in all.
 
+    httpx's timeouts bound each network operation only, and before the pin is checked any
+    server can answer: a total deadline per request (trust/deadline.py) keeps a server that
+    trickles bytes from holding enrollment for days.
+    """
 
-def _request(
-    client: httpx.Client, method: str, url: str, limit: int, **kwargs: Any
-) -> tuple[int, bytes, httpx.Headers]:
-    """Send a request; return the status, at most ``limit`` bytes of body and the headers."""
-    try:
-        with client.stream(method, url, **kwargs) as response:
-            body = bytearray()
-            for chunk in response.iter_raw():
-                body += chunk
-                if len(body) > limit:
-                    raise EnrollmentError(f"{url}: reply larger than {limit} bytes")
-            return response.status_code, bytes(body), response.headers
-    except httpx.TimeoutException as e:
-        # Not ssl's "_ssl.c:989: The handshake operation timed out": what waited, how long.
-        target = httpx.URL(url)
-        origin = f"{target.scheme}://{target.netloc.decode('ascii')}"
-        waited = client.timeout.connect if isinstance(e, httpx.ConnectTimeout) else None
-        seconds = waited or client.timeout.read or 0.0
-        raise TransportError(
-            f"the service at {origin} did not answer within {seconds:g} s: " + START_SERVICE_ADVICE
-        ) from e
-    except httpx.HTTPError as e:
-        detail = untrusted_server_detail(e)
-        if detail is not None:
-            raise UntrustedServerError(url, detail) from e
-        raise TransportError(f"cannot reach {url}: {_line(e)}") from e
+    def __init__(self, base: str, context: ssl.SSLContext, timeout_s: float) -> None:
+        self._deadline = Deadline()
+        self._timeout_s = timeout_s
+        self._client = httpx.Client(
+            transport=deadline_transport(self._deadline, verify=context, proxy=system_proxy(base)),
+            timeout=httpx.Timeout(timeout_s),
+            trust_env=False,  # the proxy only (above): no .netrc, no certificate bundles
+            follow_redirects=False,
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+        )
+
+    def __enter__(self) -> _Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._client.close()
+
+    def request(
+        self, method: str, url: str, limit: int, **kwargs: Any
+    ) -> tuple[int, bytes, httpx.Headers]:
+        """Send a request; return the status, at most ``limit`` bytes of body and the headers.
+
+        Raises:
+            EnrollmentError: The reply is larger than ``limit``.
+            UntrustedServerError: The server's certificate is refused.
+            TransportError: The server cannot be reached or did not answer within the time.
+        """
+        self._deadline.start(self._timeout_s)
+        try:
+            with self._client.stream(method, url, **kwargs) as response:
+                body = bytearray()
+                for chunk in response.iter_raw():
+                    body += chunk
+                    if len(body) > limit:
+                        raise EnrollmentError(f"{url}: reply larger than {limit} bytes")
+                return response.status_code, bytes(body), response.headers
+        except httpx.TimeoutException as e:
+            # Not ssl's "_ssl.c:989: The handshake operation timed out": what waited, how long.
+            target = httpx.URL(url)
+            origin = f"{target.scheme}://{target.netloc.decode('ascii')}"
+            raise TransportError(
+                f"the service at {origin} did not answer within {self._timeout_s:g} s: "
+                + START_SERVICE_ADVICE
+            ) from e
+        except httpx.HTTPError as e:
+            detail = untrusted_server_detail(e)
+            if detail is not None:
+                raise UntrustedServerError(url, detail) from e
+            raise TransportError(f"cannot reach {url}: {_line(e)}") from e
+        finally:
+            self._deadline.clear()
 
 
 def _verified_root(root: dict[str, Any]) -> bytes:
