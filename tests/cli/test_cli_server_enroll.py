@@ -6,6 +6,7 @@ one character wrong, or pinning something other than the service's CA.
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
 from pathlib import Path
@@ -63,3 +64,14 @@ def test_the_printed_enroll_line_enrolls_a_device(
         )
     assert enrolled.returncode == 0, enrolled.stderr
     assert enrolled.stdout.startswith("enrolled device ")
+
+
+def test_token_is_created_in_the_database_given_by_database_url(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    elsewhere = f"sqlite:///{tmp_path / 'replicas.db'}"
+    result = invoke("server", "token", data_dir, "--group", "lab", "--database-url", elsewhere)
+    assert result.code == 0, result.stderr
+    listed = invoke("server", "tokens", data_dir, "--database-url", elsewhere, "--json")
+    assert [t["group"] for t in json.loads(listed.stdout)["tokens"]] == ["lab"]
+    assert json.loads(invoke("server", "tokens", data_dir, "--json").stdout)["tokens"] == []

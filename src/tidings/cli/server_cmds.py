@@ -168,6 +168,10 @@ def token(
             show_default=False,
         ),
     ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="The state database (default: SQLite in DATA_DIR/service.db)."),
+    ] = None,
 ) -> None:
     """Create an enrollment token (shown once: only its hash is stored)."""
     from tidings.clock import SystemClock
@@ -181,7 +185,8 @@ def token(
     _check_data_dir(data_dir)
     url = server_url or default_server_url(data_dir / "tls")
     ca = ca_pin(data_dir / "tls")
-    with ServiceState.open(default_database_url(data_dir), clock=SystemClock()) as state:
+    url_of_state = database_url or default_database_url(data_dir)
+    with ServiceState.open(url_of_state, clock=SystemClock()) as state:
         issued = state.create_token(group, lifetime=lifetime, uses=None if unlimited else uses)
     allowed = "unlimited uses" if issued.uses is None else f"{issued.uses} use(s)"
     out.print(issued.token)
