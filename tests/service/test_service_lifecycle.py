@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+import tidings.service.server as server_module
 from tidings.errors import ConfigError
 from tidings.service.config import ServiceConfig
 from tidings.service.server import running_server
@@ -118,6 +119,18 @@ def test_port_in_use_is_a_config_error(data_dir: Path) -> None:
             pass
 
 
+def test_a_second_socket_of_ours_on_one_port_is_refused_when_bound() -> None:
+    # Linux lets two SO_REUSEADDR sockets bind one port and fails only the second listen,
+    # which would happen inside the event loop (tracebacks), not here as a one-line error.
+    first = server_module._bind("127.0.0.1", 0)
+    try:
+        port = first.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"^cannot listen on 127.0.0.1 port {port}: "):
+            server_module._bind("127.0.0.1", port).close()
+    finally:
+        first.close()
+
+
 def test_explicit_certificate_files_are_used(data_dir: Path, ca_context: ssl.SSLContext) -> None:
     tls = data_dir / "tls"
     (tls / "server.pem").rename(tls / "custom.pem")
@@ -142,6 +155,7 @@ def test_explicit_certificate_files_are_used(data_dir: Path, ca_context: ssl.SSL
         {"max_path_chars": -5},
         {"shutdown_grace_s": float("nan")},
         {"host": ""},
+        {"port": 8443, "plain_http_port": 8443},
     ],
 )
 def test_invalid_config_values_are_rejected(change: dict[str, object]) -> None:

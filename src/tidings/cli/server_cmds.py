@@ -137,9 +137,26 @@ def service_config(**settings: Any) -> ServiceConfig:
     Raises:
         ConfigError: A value out of range, or limits that contradict each other.
     """
+    import re
+
+    from tidings.errors import ConfigError
     from tidings.service.config import ServiceConfig
 
-    return ServiceConfig(**{name: value for name, value in settings.items() if value is not None})
+    try:
+        return ServiceConfig(
+            **{name: value for name, value in settings.items() if value is not None}
+        )
+    except ConfigError as e:
+        # ServiceConfig names fields, the user typed options: header_timeout_s, --header-timeout
+        fields = "|".join(sorted(settings, key=len, reverse=True))
+        message = re.sub(rf"\b({fields})\b", lambda m: option_name(m.group(1)), str(e))
+        raise ConfigError(message) from e
+
+
+def option_name(field: str) -> str:
+    """The ``server run`` option of a ``ServiceConfig`` field: ``header_timeout_s`` ->
+    ``--header-timeout`` (options drop the unit suffix)."""
+    return "--" + field.removesuffix("_s").replace("_", "-")
 
 
 @server_app.command("pin")

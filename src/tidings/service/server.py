@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 STARTUP_WAIT_S = 10.0  # seconds running_server waits for the servers to accept connections
 _POLL_S = 0.02  # seconds
+LISTEN_BACKLOG = 2048  # connections waiting to be accepted (uvicorn's default)
 
 
 @dataclass(frozen=True)
@@ -239,6 +240,9 @@ def _bind(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        # Listen now, not when uvicorn starts: with SO_REUSEADDR, Linux lets two sockets bind
+        # one port and refuses only the second listen, which would fail inside the event loop.
+        sock.listen(LISTEN_BACKLOG)
     except OSError as e:
         sock.close()
         raise ConfigError(f"cannot listen on {host} port {port}: {e.strerror}") from e
