@@ -11,6 +11,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
+import pytest
 from cli_helpers import PROCESS_TIMEOUT_S, TIDINGS, invoke
 
 from tidings.catalog.publisher import PublishResult
@@ -29,6 +30,18 @@ def test_server_pin_of_a_directory_that_is_not_a_data_dir_is_one_line(tmp_path: 
     assert result.code == 1
     assert result.stderr.splitlines() == [
         f"error: {tmp_path} is not a Tidings data directory: run `tidings server init {tmp_path}`"
+    ]
+
+
+@pytest.mark.parametrize("command", [["pin"], ["token", "--group", "lab"]])
+def test_a_damaged_ca_certificate_is_one_line_naming_it(data_dir: Path, command: list[str]) -> None:
+    ca = data_dir / "tls" / "ca.pem"
+    ca.write_bytes(ca.read_bytes()[:100])
+    result = invoke("server", command[0], data_dir, *command[1:])
+    assert result.code == 1
+    assert result.stderr.splitlines() == [
+        f"error: {ca} is not a PEM certificate: restore tls/ca.pem from your backup "
+        "(devices pin the CA)"
     ]
 
 

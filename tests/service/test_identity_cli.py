@@ -144,3 +144,34 @@ def test_cert_renew_keeps_the_pin_and_the_service_serves_the_new_certificate(
 def test_cert_renew_outside_a_data_dir_is_one_line(tmp_path: Path) -> None:
     result = cli("server", "cert", "renew", str(tmp_path))
     assert result.exit_code == 1 and "is not a Tidings data directory" in result.stderr
+
+
+def test_cert_renew_without_the_ca_key_says_to_restore_it_from_backup(data_dir: Path) -> None:
+    (data_dir / "tls" / "ca.key").unlink()
+    result = cli("server", "cert", "renew", str(data_dir))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: cannot read the CA key {data_dir / 'tls' / 'ca.key'} (No such file or "
+        "directory): restore tls/ca.key from your backup (the CA key signs device and server "
+        "certificates; devices pin the CA)"
+    ]
+
+
+def test_cert_renew_prints_the_new_names_and_those_it_dropped(data_dir: Path) -> None:
+    kept = cli("server", "cert", "renew", str(data_dir))
+    assert "names: localhost, 127.0.0.1, ::1" in kept.stdout.splitlines()
+    assert "dropped" not in kept.stdout
+    narrowed = cli("server", "cert", "renew", str(data_dir), "--hostname", "updates.example.com")
+    assert narrowed.exit_code == 0, narrowed.output
+    lines = narrowed.stdout.splitlines()
+    assert "names: updates.example.com" in lines
+    assert (
+        "dropped (the old certificate had them): localhost, 127.0.0.1, ::1; "
+        "give every name to keep with --hostname"
+    ) in lines
+
+
+def test_cert_renew_names_the_valid_days_option(data_dir: Path) -> None:
+    result = cli("server", "cert", "renew", str(data_dir), "--valid-days", "0")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == ["error: --valid-days must be between 1 and 3650, not 0"]

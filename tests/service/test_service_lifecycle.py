@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import signal
 import socket
@@ -17,9 +18,11 @@ import httpx
 import pytest
 
 import tidings.service.server as server_module
+from tidings.clock import SystemClock
 from tidings.errors import ConfigError
 from tidings.service.config import ServiceConfig
 from tidings.service.server import running_server
+from tidings.service.tls import create_ca, issue_server_certificate
 
 WAIT_S = 10.0  # seconds; generous bound, never a timing assertion
 
@@ -101,13 +104,56 @@ def test_missing_server_certificate_tells_to_renew_it(tmp_path: Path) -> None:
         pass
 
 
-def test_unusable_certificate_is_a_config_error(data_dir: Path) -> None:
-    (data_dir / "tls" / "server.pem").write_bytes(b"not a certificate")
+@pytest.mark.parametrize(
+    ("damaged", "problem"),
+    [
+        ("server.pem", "server.pem is not a PEM certificate chain"),
+        ("server.key", "server.key is not an unencrypted PEM private key"),
+    ],
+)
+def test_a_damaged_certificate_or_key_is_named_with_the_way_to_renew_it(
+    data_dir: Path, damaged: str, problem: str
+) -> None:
+    (data_dir / "tls" / damaged).write_bytes(b"not PEM")
+    with pytest.raises(ConfigError) as raised, running_server(data_dir, ServiceConfig(port=0)):
+        pass
+    assert str(raised.value) == (
+        f"cannot load the TLS certificate: {data_dir / 'tls'}/{problem}: "
+        f"run `tidings server cert renew {data_dir}`"
+    )
+
+
+def test_a_server_key_of_another_certificate_is_named(data_dir: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    create_ca(other, clock=SystemClock())
+    issue_server_certificate(other, clock=SystemClock())
+    tls = data_dir / "tls"
+    (tls / "server.key").write_bytes((other / "server.key").read_bytes())
     with (
-        pytest.raises(ConfigError, match="TLS certificate"),
+        pytest.raises(ConfigError, match=f"{tls}/server.key is not the key of {tls}/server.pem"),
         running_server(data_dir, ServiceConfig(port=0)),
     ):
         pass
+
+
+def test_a_missing_ca_key_is_one_warning_at_start_up_saying_enrollment_is_off(
+    data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (data_dir / "tls" / "ca.key").unlink()
+    with caplog.at_level(logging.INFO), running_server(data_dir, ServiceConfig(port=0)):
+        pass
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == [
+        "enrollment is disabled until this is fixed: cannot read the CA key "
+        f"{data_dir / 'tls' / 'ca.key'} (No such file or directory): restore tls/ca.key from "
+        "your backup (the CA key signs device and server certificates; devices pin the CA)"
+    ]
+
+
+def test_an_intact_ca_logs_no_warning(data_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO), running_server(data_dir, ServiceConfig(port=0)):
+        pass
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 def test_port_in_use_is_a_config_error(data_dir: Path) -> None:

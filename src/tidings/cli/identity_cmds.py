@@ -131,13 +131,31 @@ def renew(
 ) -> None:
     """Re-issue tls/server.pem from the existing CA: device pins stay valid."""
     from tidings.clock import SystemClock
-    from tidings.service.tls import ca_pin, renew_server_certificate
+    from tidings.errors import ConfigError
+    from tidings.service.tls import (
+        MAX_VALID_DAYS,
+        ca_pin,
+        current_hostnames,
+        hostnames_of,
+        renew_server_certificate,
+    )
 
+    if not 1 <= valid_days <= MAX_VALID_DAYS:
+        raise ConfigError(f"--valid-days must be between 1 and {MAX_VALID_DAYS}, not {valid_days}")
     tls_dir = _tls_dir(data_dir)
+    before = current_hostnames(tls_dir)
     leaf = renew_server_certificate(
         tls_dir, hostnames=hostname, clock=SystemClock(), valid_days=valid_days, new_key=new_key
     )
+    names = hostnames_of(leaf)
     _say(f"renewed {tls_dir / 'server.pem'}, valid until {_when(leaf.not_valid_after_utc)}")
+    _say(f"names: {', '.join(names)}")
+    dropped = [name for name in before if name not in names]
+    if dropped:
+        _say(
+            f"dropped (the old certificate had them): {', '.join(dropped)}; "
+            "give every name to keep with --hostname"
+        )
     _say(f"CA pin (unchanged): {ca_pin(tls_dir)}")
     _say("restart `tidings server run` to serve it")
 

@@ -32,6 +32,7 @@ from tidings.errors import ConfigError
 from tidings.service.app import create_app
 from tidings.service.config import ServiceConfig
 from tidings.service.protocol import guarded_protocol
+from tidings.service.tls import load_ca, tls_pair_problem
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +137,12 @@ class _ServerGroup:
                     f"TLS file {path} not found: run `tidings server cert renew {data_dir}`"
                 )
         self._servers: list[tuple[_Server, socket.socket]] = []
+        self._tls_hint = (
+            f"run `tidings server cert renew {data_dir}`"
+            if config.certfile is None
+            else "check --certfile and --keyfile"
+        )
+        self._no_enrollment = _enrollment_problem(data_dir / "tls")
         try:
             app = create_app(data_dir, config=config, resign=resign)
             https_sock = self._add(app, config, config.port, (certfile, keyfile))
@@ -160,6 +167,8 @@ class _ServerGroup:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.request_exit)
         logger.info("update service starting: %s", self._describe())
+        if self._no_enrollment is not None:
+            logger.warning("enrollment is disabled until this is fixed: %s", self._no_enrollment)
         try:
             await asyncio.gather(*(self._serve_one(s, sock) for s, sock in self._servers))
         finally:
@@ -219,9 +228,22 @@ class _ServerGroup:
             uv_config.load()
         except (OSError, ssl.SSLError) as e:
             sock.close()
-            raise ConfigError(f"cannot load the TLS certificate or key: {e}") from e
+            assert tls is not None  # plain HTTP loads no files
+            problem = tls_pair_problem(*tls) or f"{tls[0]}, {tls[1]}: {e}"
+            raise ConfigError(
+                f"cannot load the TLS certificate: {problem}: {self._tls_hint}"
+            ) from e
         self._servers.append((_Server(uv_config), sock))
         return sock
+
+
+def _enrollment_problem(tls_dir: Path) -> str | None:
+    """Why the CA cannot issue device certificates (enrollment answers 503), or None."""
+    try:
+        load_ca(tls_dir)
+    except ConfigError as e:
+        return str(e)
+    return None
 
 
 def _tls12_context(
