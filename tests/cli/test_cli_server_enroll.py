@@ -6,6 +6,7 @@ one character wrong, or pinning something other than the service's CA.
 
 from __future__ import annotations
 
+import functools
 import json
 import shlex
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 from cli_helpers import PROCESS_TIMEOUT_S, TIDINGS, invoke
 
 from tidings.catalog.publisher import PublishResult
+from tidings.cli.server_cmds import DEFAULT_PORT
 from tidings.service.config import ServiceConfig
 from tidings.service.server import running_server
 from tidings.service.tls import ca_pin
@@ -88,3 +90,34 @@ def test_token_is_created_in_the_database_given_by_database_url(
     listed = invoke("server", "tokens", data_dir, "--database-url", elsewhere, "--json")
     assert [t["group"] for t in json.loads(listed.stdout)["tokens"]] == ["lab"]
     assert json.loads(invoke("server", "tokens", data_dir, "--json").stdout)["tokens"] == []
+
+
+def test_token_uses_below_one_names_the_option(data_dir: Path) -> None:
+    result = invoke("server", "token", data_dir, "--group", "lab", "--uses", "0")
+    assert result.code == 1
+    assert result.stderr.splitlines() == ["error: --uses must be at least 1, not 0"]
+
+
+@pytest.mark.parametrize(
+    "url", ["foo", "http://updates.example.com:8443", "https://", "https://h/?q=1"]
+)
+def test_token_refuses_a_server_url_agent_enroll_would_refuse(data_dir: Path, url: str) -> None:
+    result = invoke("server", "token", data_dir, "--group", "lab", "--server-url", url)
+    assert result.code == 1
+    assert result.stderr.splitlines() == [
+        f"error: --server-url must be an https:// URL, not {url!r}"
+    ]
+    assert json.loads(invoke("server", "tokens", data_dir, "--json").stdout)["tokens"] == []
+
+
+def test_the_default_enroll_line_uses_the_service_configs_default_port(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tidings.service.config as config_module
+
+    assert ServiceConfig().port == DEFAULT_PORT  # `server run --port` serves the same default
+    monkeypatch.setattr(
+        config_module, "ServiceConfig", functools.partial(config_module.ServiceConfig, port=9443)
+    )
+    result = invoke("server", "token", data_dir, "--group", "lab")
+    assert "--server https://localhost:9443 --pin" in result.stdout

@@ -93,7 +93,7 @@ def test_devices_are_listed_and_revoked_with_their_time(data_dir: Path) -> None:
     ("args", "message"),
     [
         (("revoke-token", "0123456789abcdef"), "no token with id 0123456789abcdef"),
-        (("revoke-token", "tdt_secret"), "not a token id"),
+        (("revoke-token", "tdt_secret"), "looks like a token itself"),
         (("revoke-device", "nobody"), "no enrolled device 'nobody'"),
     ],
 )
@@ -175,3 +175,40 @@ def test_cert_renew_names_the_valid_days_option(data_dir: Path) -> None:
     result = cli("server", "cert", "renew", str(data_dir), "--valid-days", "0")
     assert result.exit_code == 1
     assert result.stderr.splitlines() == ["error: --valid-days must be between 1 and 3650, not 0"]
+
+
+def test_revoking_a_pasted_token_never_echoes_the_secret(data_dir: Path) -> None:
+    with state_of(data_dir) as state:
+        issued = state.create_token("lab", lifetime=timedelta(hours=1))
+    result = cli("server", "revoke-token", str(data_dir), issued.token)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: that looks like a token itself, not its id: "
+        "ids are listed by `tidings server tokens`"
+    ]
+    secret = issued.token.removeprefix("tdt_")
+    assert secret[:8] not in result.output and secret[:8].lower() not in result.output
+
+
+def test_empty_lists_say_what_to_do_instead_of_a_bare_header(data_dir: Path) -> None:
+    tokens = cli("server", "tokens", str(data_dir))
+    assert tokens.stdout.splitlines() == [
+        f"no tokens yet; create one with `tidings server token {data_dir} --group GROUP`"
+    ]
+    assert cli("server", "devices", str(data_dir)).stdout.splitlines() == [
+        "no devices enrolled yet"
+    ]
+    assert json.loads(cli("server", "tokens", str(data_dir), "--json").stdout)["tokens"] == []
+
+
+def test_revoke_device_says_what_revoking_does_today(data_dir: Path) -> None:
+    with state_of(data_dir) as state:
+        token = state.create_token("lab", lifetime=timedelta(hours=1)).token
+        state.redeem_token(token, device_id="dev-1", hostname=None, issue=fake_issue)
+    result = cli("server", "revoke-device", str(data_dir), "dev-1")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1:] == [
+        "recorded for peer discovery and reports (to come), which will refuse its certificate; "
+        "nothing checks it yet, and the device can still fetch updates"
+    ]
+    assert "wherever" not in cli("server", "revoke-device", "--help").stdout

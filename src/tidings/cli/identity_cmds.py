@@ -57,6 +57,9 @@ def tokens(data_dir: DataDir, database_url: DatabaseUrl = None, as_json: AsJson 
     if as_json:
         print_json({"schema": SCHEMA, "tokens": rows})
         return
+    if not rows:
+        _say(f"no tokens yet; create one with `tidings server token {data_dir} --group GROUP`")
+        return
     table = [
         [r["id"], r["group"], r["status"], str(r["uses"]), _left(r["uses_left"]), r["expires_at"]]
         for r in rows
@@ -83,6 +86,9 @@ def devices(data_dir: DataDir, database_url: DatabaseUrl = None, as_json: AsJson
     ]
     if as_json:
         print_json({"schema": SCHEMA, "devices": rows})
+        return
+    if not rows:
+        _say("no devices enrolled yet")
         return
     table = [
         [r["device_id"], r["group"], r["hostname"] or "-", r["enrolled_at"], r["revoked_at"] or "-"]
@@ -111,11 +117,15 @@ def revoke_device(
     device_id: Annotated[str, typer.Argument(help="The id `server devices` lists.")],
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Revoke a device: its certificate is refused wherever devices are checked."""
+    """Record a device as revoked (for peer discovery and reports, to come)."""
     with _state(data_dir, database_url) as state:
         record = state.revoke_device(device_id)
     assert record.revoked_at is not None
     _say(f"revoked device {record.device_id} at {_when(record.revoked_at)}")
+    _say(
+        "recorded for peer discovery and reports (to come), which will refuse its certificate; "
+        "nothing checks it yet, and the device can still fetch updates"
+    )
 
 
 @cert_app.command("renew")

@@ -396,6 +396,11 @@ class ServiceState:
         Raises:
             ConfigError: Not an id, no such token, or more than one token has that id.
         """
+        if token_id.lower().startswith(TOKEN_PREFIX):  # a secret pasted: never echo it
+            raise ConfigError(
+                "that looks like a token itself, not its id: "
+                "ids are listed by `tidings server tokens`"
+            )
         if not _TOKEN_ID.fullmatch(token_id):
             raise ConfigError(
                 f"not a token id: {token_id!r} (at least {TOKEN_ID_CHARS} hex digits, "
