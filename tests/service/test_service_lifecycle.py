@@ -150,6 +150,24 @@ def test_a_missing_ca_key_is_one_warning_at_start_up_saying_enrollment_is_off(
     ]
 
 
+def test_start_and_stop_log_one_line_per_listening_port_and_one_at_stop(
+    data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = ServiceConfig(port=0, plain_http_port=0)
+    with caplog.at_level(logging.INFO), running_server(data_dir, config) as endpoints:
+        pass
+    logged = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name in ("tidings.service.server", "uvicorn.error")
+    ]
+    assert logged == [
+        f"update service listening on {endpoints.base_url} (metadata, content, enrollment)",
+        f"update service listening on {endpoints.plain_base_url} (content only)",
+        "update service stopped",
+    ]
+
+
 def test_an_intact_ca_logs_no_warning(data_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO), running_server(data_dir, ServiceConfig(port=0)):
         pass
