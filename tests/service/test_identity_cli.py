@@ -212,3 +212,17 @@ def test_revoke_device_says_what_revoking_does_today(data_dir: Path) -> None:
         "nothing checks it yet, and the device can still fetch updates"
     ]
     assert "wherever" not in cli("server", "revoke-device", "--help").stdout
+
+
+def test_tokens_and_devices_work_on_postgresql_through_the_cli(
+    data_dir: Path, postgres_url: str
+) -> None:
+    # The new user's path: docs/operations.md promises replicas on PostgreSQL by URL.
+    db = ["--database-url", postgres_url]
+    assert cli("server", "tokens", str(data_dir), *db).stdout.startswith("no tokens yet")
+    created = cli("server", "token", str(data_dir), "--group", "lab", *db)
+    assert created.exit_code == 0, created.output
+    listed = json.loads(cli("server", "tokens", str(data_dir), *db, "--json").stdout)
+    [token_id] = [t["id"] for t in listed["tokens"]]
+    assert cli("server", "revoke-token", str(data_dir), token_id, *db).exit_code == 0
+    assert cli("server", "devices", str(data_dir), *db).stdout.startswith("no devices")

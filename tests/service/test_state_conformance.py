@@ -1,22 +1,19 @@
 """The service state behaves the same on every supported database: SQLite and PostgreSQL.
 
-The PostgreSQL tests never skip: CI (.ci/run) starts a server at 127.0.0.1:5432 (trust auth,
-database ``test``); ``TIDINGS_TEST_POSTGRES_URL`` points elsewhere. Each test gets its own
-schema, dropped afterwards, so sessions can run repeatedly and in parallel.
+The PostgreSQL tests never skip: CI (.ci/run) starts the server (see ``postgres_url`` in
+conftest.py).
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 
 from tidings.clock import FixedClock
 from tidings.errors import ConfigError, EnrollmentError
@@ -29,29 +26,11 @@ from tidings.service.state import (
 )
 
 START = datetime(2030, 1, 1, tzinfo=UTC)
-POSTGRES_URL = os.environ.get(
-    "TIDINGS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 
 
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(START)
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A URL whose connections see only a fresh schema (search_path), dropped afterwards."""
-    schema = f"tidings_test_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1))
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
