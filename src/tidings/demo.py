@@ -25,7 +25,7 @@ from tidings.catalog.piecemap import PieceMap
 from tidings.catalog.publisher import Publisher
 from tidings.catalog.samples import write_samples
 from tidings.clock import SystemClock
-from tidings.errors import IntegrityError
+from tidings.errors import ConfigError, IntegrityError
 from tidings.manifest import UpdateManifest, load_manifest
 from tidings.scan.samples import SAMPLE_DEVICES
 from tidings.scan.session import INVENTORY_FILE, UpdateSession
@@ -76,9 +76,20 @@ class DemoSummary:
 
 
 def run_demo(work_dir: Path | None = None, *, say: Say = print) -> DemoSummary:
-    """Run the demo in ``work_dir`` (a new temporary directory by default)."""
+    """Run the demo in ``work_dir`` (a new temporary directory by default).
+
+    Raises:
+        ConfigError: ``work_dir`` is not a directory and cannot be made one, or it already
+            holds a demo's data.
+    """
     started = time.monotonic()
     base = work_dir or Path(tempfile.mkdtemp(prefix="tidings-demo-"))
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as e:
+        raise ConfigError(f"{base} is not a directory: give a new or existing directory") from e
+    except OSError as e:
+        raise ConfigError(f"cannot create the work directory {base}: {e.strerror}") from e
     clock = SystemClock()
     data_dir = base / "service-data"
 

@@ -6,13 +6,17 @@ one character wrong, or pinning something other than the service's CA.
 
 from __future__ import annotations
 
+import functools
+import json
 import shlex
 import subprocess
 from pathlib import Path
 
+import pytest
 from cli_helpers import PROCESS_TIMEOUT_S, TIDINGS, invoke
 
 from tidings.catalog.publisher import PublishResult
+from tidings.cli.server_cmds import DEFAULT_PORT
 from tidings.service.config import ServiceConfig
 from tidings.service.server import running_server
 from tidings.service.tls import ca_pin
@@ -28,6 +32,18 @@ def test_server_pin_of_a_directory_that_is_not_a_data_dir_is_one_line(tmp_path: 
     assert result.code == 1
     assert result.stderr.splitlines() == [
         f"error: {tmp_path} is not a Tidings data directory: run `tidings server init {tmp_path}`"
+    ]
+
+
+@pytest.mark.parametrize("command", [["pin"], ["token", "--group", "lab"]])
+def test_a_damaged_ca_certificate_is_one_line_naming_it(data_dir: Path, command: list[str]) -> None:
+    ca = data_dir / "tls" / "ca.pem"
+    ca.write_bytes(ca.read_bytes()[:100])
+    result = invoke("server", command[0], data_dir, *command[1:])
+    assert result.code == 1
+    assert result.stderr.splitlines() == [
+        f"error: {ca} is not a PEM certificate: restore tls/ca.pem from your backup "
+        "(devices pin the CA)"
     ]
 
 
@@ -63,3 +79,45 @@ def test_the_printed_enroll_line_enrolls_a_device(
         )
     assert enrolled.returncode == 0, enrolled.stderr
     assert enrolled.stdout.startswith("enrolled device ")
+
+
+def test_token_is_created_in_the_database_given_by_database_url(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    elsewhere = f"sqlite:///{tmp_path / 'replicas.db'}"
+    result = invoke("server", "token", data_dir, "--group", "lab", "--database-url", elsewhere)
+    assert result.code == 0, result.stderr
+    listed = invoke("server", "tokens", data_dir, "--database-url", elsewhere, "--json")
+    assert [t["group"] for t in json.loads(listed.stdout)["tokens"]] == ["lab"]
+    assert json.loads(invoke("server", "tokens", data_dir, "--json").stdout)["tokens"] == []
+
+
+def test_token_uses_below_one_names_the_option(data_dir: Path) -> None:
+    result = invoke("server", "token", data_dir, "--group", "lab", "--uses", "0")
+    assert result.code == 1
+    assert result.stderr.splitlines() == ["error: --uses must be at least 1, not 0"]
+
+
+@pytest.mark.parametrize(
+    "url", ["foo", "http://updates.example.com:8443", "https://", "https://h/?q=1"]
+)
+def test_token_refuses_a_server_url_agent_enroll_would_refuse(data_dir: Path, url: str) -> None:
+    result = invoke("server", "token", data_dir, "--group", "lab", "--server-url", url)
+    assert result.code == 1
+    assert result.stderr.splitlines() == [
+        f"error: --server-url must be an https:// URL, not {url!r}"
+    ]
+    assert json.loads(invoke("server", "tokens", data_dir, "--json").stdout)["tokens"] == []
+
+
+def test_the_default_enroll_line_uses_the_service_configs_default_port(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tidings.service.config as config_module
+
+    assert ServiceConfig().port == DEFAULT_PORT  # `server run --port` serves the same default
+    monkeypatch.setattr(
+        config_module, "ServiceConfig", functools.partial(config_module.ServiceConfig, port=9443)
+    )
+    result = invoke("server", "token", data_dir, "--group", "lab")
+    assert "--server https://localhost:9443 --pin" in result.stdout

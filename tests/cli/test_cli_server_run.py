@@ -7,11 +7,13 @@ repeated in the CLI that drift from ``ServiceConfig``'s.
 
 from __future__ import annotations
 
+import socket
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import invoke
+from cli_helpers import PROCESS_TIMEOUT_S, TIDINGS, invoke
 
 import tidings.service.server as server_module
 from tidings.service.config import ServiceConfig
@@ -70,6 +72,45 @@ def test_contradicting_limits_are_one_line_before_serving(
     result = invoke("server", "run", data_dir, "--max-connections-per-address", "300")
     assert result.code == 1
     assert result.stderr.splitlines() == [
-        "error: max_connections_per_address must not exceed limit_concurrency (300 > 256)"
+        "error: --max-connections-per-address must not exceed --limit-concurrency (300 > 256)"
     ]
     assert served_with == []
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        (["--header-timeout", "0"], "error: --header-timeout must be positive, not 0.0"),
+        (["--enroll-failure-window", "-1"], "error: --enroll-failure-window must be positive"),
+        (["--port", "70000"], "error: --port must be between 0 and 65535, not 70000"),
+        (
+            ["--port", "29446", "--plain-http-port", "29446"],
+            "error: --port and --plain-http-port must differ (both 29446)",
+        ),
+    ],
+)
+def test_out_of_range_options_are_named_as_typed(
+    data_dir: Path, served_with: list[ServiceConfig], options: list[str], error: str
+) -> None:
+    result = invoke("server", "run", data_dir, *options)
+    assert result.code == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(error)
+    assert served_with == []
+
+
+def test_equal_ports_are_one_line_without_a_traceback(data_dir: Path) -> None:
+    port = str(_free_port())
+    command = [*TIDINGS, "server", "run", str(data_dir), "--port", port, "--plain-http-port", port]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=PROCESS_TIMEOUT_S)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"error: --port and --plain-http-port must differ (both {port}): "
+        "HTTPS and plain HTTP cannot share one"
+    ]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

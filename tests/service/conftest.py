@@ -6,13 +6,16 @@ Everything listens on 127.0.0.1 with free ports; clients trust only the generate
 from __future__ import annotations
 
 import json
+import os
 import ssl
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from service_helpers import PAYLOAD, PAYLOAD_PATH, SECRET, timestamp_json
+from sqlalchemy import create_engine, text
 
 from tidings.clock import SystemClock
 from tidings.service.config import ServiceConfig
@@ -70,3 +73,28 @@ def plain_client(service: ServiceEndpoints) -> Iterator[httpx.Client]:
     assert service.plain_base_url is not None
     with httpx.Client(base_url=service.plain_base_url, timeout=10) as c:
         yield c
+
+
+POSTGRES_URL = os.environ.get(
+    "TIDINGS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose connections see only a fresh schema, dropped afterwards.
+
+    Never skipped: CI (.ci/run) starts PostgreSQL at 127.0.0.1:5432 (trust auth, database
+    ``test``); ``TIDINGS_TEST_POSTGRES_URL`` points elsewhere. One schema per test, so test
+    sessions can run repeatedly and in parallel on one server.
+    """
+    schema = f"tidings_test_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()

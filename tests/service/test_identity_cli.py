@@ -93,7 +93,7 @@ def test_devices_are_listed_and_revoked_with_their_time(data_dir: Path) -> None:
     ("args", "message"),
     [
         (("revoke-token", "0123456789abcdef"), "no token with id 0123456789abcdef"),
-        (("revoke-token", "tdt_secret"), "not a token id"),
+        (("revoke-token", "tdt_secret"), "looks like a token itself"),
         (("revoke-device", "nobody"), "no enrolled device 'nobody'"),
     ],
 )
@@ -144,3 +144,85 @@ def test_cert_renew_keeps_the_pin_and_the_service_serves_the_new_certificate(
 def test_cert_renew_outside_a_data_dir_is_one_line(tmp_path: Path) -> None:
     result = cli("server", "cert", "renew", str(tmp_path))
     assert result.exit_code == 1 and "is not a Tidings data directory" in result.stderr
+
+
+def test_cert_renew_without_the_ca_key_says_to_restore_it_from_backup(data_dir: Path) -> None:
+    (data_dir / "tls" / "ca.key").unlink()
+    result = cli("server", "cert", "renew", str(data_dir))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: cannot read the CA key {data_dir / 'tls' / 'ca.key'} (No such file or "
+        "directory): restore tls/ca.key from your backup (the CA key signs device and server "
+        "certificates; devices pin the CA)"
+    ]
+
+
+def test_cert_renew_prints_the_new_names_and_those_it_dropped(data_dir: Path) -> None:
+    kept = cli("server", "cert", "renew", str(data_dir))
+    assert "names: localhost, 127.0.0.1, ::1" in kept.stdout.splitlines()
+    assert "dropped" not in kept.stdout
+    narrowed = cli("server", "cert", "renew", str(data_dir), "--hostname", "updates.example.com")
+    assert narrowed.exit_code == 0, narrowed.output
+    lines = narrowed.stdout.splitlines()
+    assert "names: updates.example.com" in lines
+    assert (
+        "dropped (the old certificate had them): localhost, 127.0.0.1, ::1; "
+        "give every name to keep with --hostname"
+    ) in lines
+
+
+def test_cert_renew_names_the_valid_days_option(data_dir: Path) -> None:
+    result = cli("server", "cert", "renew", str(data_dir), "--valid-days", "0")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == ["error: --valid-days must be between 1 and 3650, not 0"]
+
+
+def test_revoking_a_pasted_token_never_echoes_the_secret(data_dir: Path) -> None:
+    with state_of(data_dir) as state:
+        issued = state.create_token("lab", lifetime=timedelta(hours=1))
+    result = cli("server", "revoke-token", str(data_dir), issued.token)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: that looks like a token itself, not its id: "
+        "ids are listed by `tidings server tokens`"
+    ]
+    secret = issued.token.removeprefix("tdt_")
+    assert secret[:8] not in result.output and secret[:8].lower() not in result.output
+
+
+def test_empty_lists_say_what_to_do_instead_of_a_bare_header(data_dir: Path) -> None:
+    tokens = cli("server", "tokens", str(data_dir))
+    assert tokens.stdout.splitlines() == [
+        f"no tokens yet; create one with `tidings server token {data_dir} --group GROUP`"
+    ]
+    assert cli("server", "devices", str(data_dir)).stdout.splitlines() == [
+        "no devices enrolled yet"
+    ]
+    assert json.loads(cli("server", "tokens", str(data_dir), "--json").stdout)["tokens"] == []
+
+
+def test_revoke_device_says_what_revoking_does_today(data_dir: Path) -> None:
+    with state_of(data_dir) as state:
+        token = state.create_token("lab", lifetime=timedelta(hours=1)).token
+        state.redeem_token(token, device_id="dev-1", hostname=None, issue=fake_issue)
+    result = cli("server", "revoke-device", str(data_dir), "dev-1")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1:] == [
+        "recorded for peer discovery and reports (to come), which will refuse its certificate; "
+        "nothing checks it yet, and the device can still fetch updates"
+    ]
+    assert "wherever" not in cli("server", "revoke-device", "--help").stdout
+
+
+def test_tokens_and_devices_work_on_postgresql_through_the_cli(
+    data_dir: Path, postgres_url: str
+) -> None:
+    # The new user's path: docs/operations.md promises replicas on PostgreSQL by URL.
+    db = ["--database-url", postgres_url]
+    assert cli("server", "tokens", str(data_dir), *db).stdout.startswith("no tokens yet")
+    created = cli("server", "token", str(data_dir), "--group", "lab", *db)
+    assert created.exit_code == 0, created.output
+    listed = json.loads(cli("server", "tokens", str(data_dir), *db, "--json").stdout)
+    [token_id] = [t["id"] for t in listed["tokens"]]
+    assert cli("server", "revoke-token", str(data_dir), token_id, *db).exit_code == 0
+    assert cli("server", "devices", str(data_dir), *db).stdout.startswith("no devices")

@@ -101,7 +101,11 @@ def test_revoked_token_enrolls_nothing_more(state: ServiceState) -> None:
 
 @pytest.mark.parametrize(
     ("token_id", "message"),
-    [("0123456789abcdef", "no token with id"), ("abc", "not a token id"), ("tdt_x", "not a")],
+    [
+        ("0123456789abcdef", "no token with id"),
+        ("abc", "not a token id"),
+        ("tdt_x", "a token itself"),
+    ],
 )
 def test_revoking_an_unknown_or_malformed_token_id_is_a_config_error(
     state: ServiceState, token_id: str, message: str

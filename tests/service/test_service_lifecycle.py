@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import signal
 import socket
@@ -16,9 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+import tidings.service.server as server_module
+from tidings.clock import SystemClock
 from tidings.errors import ConfigError
 from tidings.service.config import ServiceConfig
 from tidings.service.server import running_server
+from tidings.service.tls import create_ca, issue_server_certificate
 
 WAIT_S = 10.0  # seconds; generous bound, never a timing assertion
 
@@ -100,13 +104,74 @@ def test_missing_server_certificate_tells_to_renew_it(tmp_path: Path) -> None:
         pass
 
 
-def test_unusable_certificate_is_a_config_error(data_dir: Path) -> None:
-    (data_dir / "tls" / "server.pem").write_bytes(b"not a certificate")
+@pytest.mark.parametrize(
+    ("damaged", "problem"),
+    [
+        ("server.pem", "server.pem is not a PEM certificate chain"),
+        ("server.key", "server.key is not an unencrypted PEM private key"),
+    ],
+)
+def test_a_damaged_certificate_or_key_is_named_with_the_way_to_renew_it(
+    data_dir: Path, damaged: str, problem: str
+) -> None:
+    (data_dir / "tls" / damaged).write_bytes(b"not PEM")
+    with pytest.raises(ConfigError) as raised, running_server(data_dir, ServiceConfig(port=0)):
+        pass
+    assert str(raised.value) == (
+        f"cannot load the TLS certificate: {data_dir / 'tls'}/{problem}: "
+        f"run `tidings server cert renew {data_dir}`"
+    )
+
+
+def test_a_server_key_of_another_certificate_is_named(data_dir: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    create_ca(other, clock=SystemClock())
+    issue_server_certificate(other, clock=SystemClock())
+    tls = data_dir / "tls"
+    (tls / "server.key").write_bytes((other / "server.key").read_bytes())
     with (
-        pytest.raises(ConfigError, match="TLS certificate"),
+        pytest.raises(ConfigError, match=f"{tls}/server.key is not the key of {tls}/server.pem"),
         running_server(data_dir, ServiceConfig(port=0)),
     ):
         pass
+
+
+def test_a_missing_ca_key_is_one_warning_at_start_up_saying_enrollment_is_off(
+    data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (data_dir / "tls" / "ca.key").unlink()
+    with caplog.at_level(logging.INFO), running_server(data_dir, ServiceConfig(port=0)):
+        pass
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == [
+        "enrollment is disabled until this is fixed: cannot read the CA key "
+        f"{data_dir / 'tls' / 'ca.key'} (No such file or directory): restore tls/ca.key from "
+        "your backup (the CA key signs device and server certificates; devices pin the CA)"
+    ]
+
+
+def test_start_and_stop_log_one_line_per_listening_port_and_one_at_stop(
+    data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = ServiceConfig(port=0, plain_http_port=0)
+    with caplog.at_level(logging.INFO), running_server(data_dir, config) as endpoints:
+        pass
+    logged = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name in ("tidings.service.server", "uvicorn.error")
+    ]
+    assert logged == [
+        f"update service listening on {endpoints.base_url} (metadata, content, enrollment)",
+        f"update service listening on {endpoints.plain_base_url} (content only)",
+        "update service stopped",
+    ]
+
+
+def test_an_intact_ca_logs_no_warning(data_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO), running_server(data_dir, ServiceConfig(port=0)):
+        pass
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 def test_port_in_use_is_a_config_error(data_dir: Path) -> None:
@@ -116,6 +181,18 @@ def test_port_in_use_is_a_config_error(data_dir: Path) -> None:
         config = ServiceConfig(port=taken.getsockname()[1])
         with pytest.raises(ConfigError, match="cannot listen"), running_server(data_dir, config):
             pass
+
+
+def test_a_second_socket_of_ours_on_one_port_is_refused_when_bound() -> None:
+    # Linux lets two SO_REUSEADDR sockets bind one port and fails only the second listen,
+    # which would happen inside the event loop (tracebacks), not here as a one-line error.
+    first = server_module._bind("127.0.0.1", 0)
+    try:
+        port = first.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"^cannot listen on 127.0.0.1 port {port}: "):
+            server_module._bind("127.0.0.1", port).close()
+    finally:
+        first.close()
 
 
 def test_explicit_certificate_files_are_used(data_dir: Path, ca_context: ssl.SSLContext) -> None:
@@ -142,6 +219,7 @@ def test_explicit_certificate_files_are_used(data_dir: Path, ca_context: ssl.SSL
         {"max_path_chars": -5},
         {"shutdown_grace_s": float("nan")},
         {"host": ""},
+        {"port": 8443, "plain_http_port": 8443},
     ],
 )
 def test_invalid_config_values_are_rejected(change: dict[str, object]) -> None:

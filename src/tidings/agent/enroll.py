@@ -137,7 +137,7 @@ def enroll(
             or failed, or refuses enrollments from this address for now (too many failed
             ones): retry after the wait it names.
     """
-    base = _check_server_url(server)
+    base = check_server_url(server)
     _check_pin(pin)
     _check_state_dir_free(state_dir)
     if progress is not None:
@@ -305,13 +305,18 @@ def _read_token_file(path: Path) -> str:
     return text.strip()
 
 
-def _check_server_url(server: str) -> str:
+def check_server_url(server: str, *, option: str = "--server") -> str:
+    """The service's base URL as enrollment uses it (also checked by ``server token``).
+
+    Raises:
+        EnrollmentError: Not an https:// URL with a host (and no query or fragment).
+    """
     try:
         url = httpx.URL(server)
     except (httpx.InvalidURL, TypeError) as e:
-        raise EnrollmentError(f"--server must be an https:// URL, not {server!r}") from e
+        raise EnrollmentError(f"{option} must be an https:// URL, not {server!r}") from e
     if url.scheme != "https" or not url.host or url.query or url.fragment:
-        raise EnrollmentError(f"--server must be an https:// URL, not {server!r}")
+        raise EnrollmentError(f"{option} must be an https:// URL, not {server!r}")
     return str(url).rstrip("/")
 
 

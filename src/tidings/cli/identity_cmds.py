@@ -57,6 +57,9 @@ def tokens(data_dir: DataDir, database_url: DatabaseUrl = None, as_json: AsJson 
     if as_json:
         print_json({"schema": SCHEMA, "tokens": rows})
         return
+    if not rows:
+        _say(f"no tokens yet; create one with `tidings server token {data_dir} --group GROUP`")
+        return
     table = [
         [r["id"], r["group"], r["status"], str(r["uses"]), _left(r["uses_left"]), r["expires_at"]]
         for r in rows
@@ -83,6 +86,9 @@ def devices(data_dir: DataDir, database_url: DatabaseUrl = None, as_json: AsJson
     ]
     if as_json:
         print_json({"schema": SCHEMA, "devices": rows})
+        return
+    if not rows:
+        _say("no devices enrolled yet")
         return
     table = [
         [r["device_id"], r["group"], r["hostname"] or "-", r["enrolled_at"], r["revoked_at"] or "-"]
@@ -111,11 +117,15 @@ def revoke_device(
     device_id: Annotated[str, typer.Argument(help="The id `server devices` lists.")],
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Revoke a device: its certificate is refused wherever devices are checked."""
+    """Record a device as revoked (for peer discovery and reports, to come)."""
     with _state(data_dir, database_url) as state:
         record = state.revoke_device(device_id)
     assert record.revoked_at is not None
     _say(f"revoked device {record.device_id} at {_when(record.revoked_at)}")
+    _say(
+        "recorded for peer discovery and reports (to come), which will refuse its certificate; "
+        "nothing checks it yet, and the device can still fetch updates"
+    )
 
 
 @cert_app.command("renew")
@@ -131,13 +141,31 @@ def renew(
 ) -> None:
     """Re-issue tls/server.pem from the existing CA: device pins stay valid."""
     from tidings.clock import SystemClock
-    from tidings.service.tls import ca_pin, renew_server_certificate
+    from tidings.errors import ConfigError
+    from tidings.service.tls import (
+        MAX_VALID_DAYS,
+        ca_pin,
+        current_hostnames,
+        hostnames_of,
+        renew_server_certificate,
+    )
 
+    if not 1 <= valid_days <= MAX_VALID_DAYS:
+        raise ConfigError(f"--valid-days must be between 1 and {MAX_VALID_DAYS}, not {valid_days}")
     tls_dir = _tls_dir(data_dir)
+    before = current_hostnames(tls_dir)
     leaf = renew_server_certificate(
         tls_dir, hostnames=hostname, clock=SystemClock(), valid_days=valid_days, new_key=new_key
     )
+    names = hostnames_of(leaf)
     _say(f"renewed {tls_dir / 'server.pem'}, valid until {_when(leaf.not_valid_after_utc)}")
+    _say(f"names: {', '.join(names)}")
+    dropped = [name for name in before if name not in names]
+    if dropped:
+        _say(
+            f"dropped (the old certificate had them): {', '.join(dropped)}; "
+            "give every name to keep with --hostname"
+        )
     _say(f"CA pin (unchanged): {ca_pin(tls_dir)}")
     _say("restart `tidings server run` to serve it")
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 DataDir = Annotated[Path, typer.Argument(help="The service's data directory.")]
 
-DEFAULT_PORT = 8443  # `server run --port` default; enrollment lines assume it
+DEFAULT_PORT = 8443  # = ServiceConfig().port, `server run --port` default (a test keeps them equal)
 EXPECTED_UPDATES = 100_000  # = tidings.catalog.layout.REFERENCE_UPDATES (a test keeps them equal)
 LIMITS_PANEL = "Limits against hostile clients (defaults: docs/operations.md)"
 
@@ -137,9 +137,26 @@ def service_config(**settings: Any) -> ServiceConfig:
     Raises:
         ConfigError: A value out of range, or limits that contradict each other.
     """
+    import re
+
+    from tidings.errors import ConfigError
     from tidings.service.config import ServiceConfig
 
-    return ServiceConfig(**{name: value for name, value in settings.items() if value is not None})
+    try:
+        return ServiceConfig(
+            **{name: value for name, value in settings.items() if value is not None}
+        )
+    except ConfigError as e:
+        # ServiceConfig names fields, the user typed options: header_timeout_s, --header-timeout
+        fields = "|".join(sorted(settings, key=len, reverse=True))
+        message = re.sub(rf"\b({fields})\b", lambda m: option_name(m.group(1)), str(e))
+        raise ConfigError(message) from e
+
+
+def option_name(field: str) -> str:
+    """The ``server run`` option of a ``ServiceConfig`` field: ``header_timeout_s`` ->
+    ``--header-timeout`` (options drop the unit suffix)."""
+    return "--" + field.removesuffix("_s").replace("_", "-")
 
 
 @server_app.command("pin")
@@ -163,10 +180,15 @@ def token(
     server_url: Annotated[
         str | None,
         typer.Option(
-            help="The service as devices reach it, for the enroll line "
-            f"(default: https://<the server certificate's first name>:{DEFAULT_PORT}).",
+            help="The service as devices reach it, for the enroll line (default: https://, the "
+            f"server certificate's first name and `server run`'s default port {DEFAULT_PORT}; "
+            "give it when the service runs under another name or port).",
             show_default=False,
         ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="The state database (default: SQLite in DATA_DIR/service.db)."),
     ] = None,
 ) -> None:
     """Create an enrollment token (shown once: only its hash is stored)."""
@@ -177,11 +199,22 @@ def token(
 
     if unlimited and uses != 1:
         raise ConfigError("give --uses or --unlimited, not both")
+    if uses < 1:
+        raise ConfigError(f"--uses must be at least 1, not {uses}")
     lifetime = parse_lifetime(expires)
+    if server_url is not None:
+        from tidings.agent.enroll import check_server_url
+        from tidings.errors import EnrollmentError
+
+        try:  # the very check `agent enroll --server` makes: a URL printed here enrolls
+            server_url = check_server_url(server_url, option="--server-url")
+        except EnrollmentError as e:
+            raise ConfigError(str(e)) from None
     _check_data_dir(data_dir)
     url = server_url or default_server_url(data_dir / "tls")
     ca = ca_pin(data_dir / "tls")
-    with ServiceState.open(default_database_url(data_dir), clock=SystemClock()) as state:
+    url_of_state = database_url or default_database_url(data_dir)
+    with ServiceState.open(url_of_state, clock=SystemClock()) as state:
         issued = state.create_token(group, lifetime=lifetime, uses=None if unlimited else uses)
     allowed = "unlimited uses" if issued.uses is None else f"{issued.uses} use(s)"
     out.print(issued.token)
@@ -204,7 +237,7 @@ def _check_data_dir(data_dir: Path) -> None:
 
 
 def default_server_url(tls_dir: Path) -> str:
-    """``https://NAME:8443`` with the first name of the server certificate.
+    """``https://NAME:PORT``: the server certificate's first name, ``ServiceConfig``'s port.
 
     Raises:
         ConfigError: the server certificate is missing or unreadable.
@@ -212,6 +245,7 @@ def default_server_url(tls_dir: Path) -> str:
     from cryptography import x509
 
     from tidings.errors import ConfigError
+    from tidings.service.config import ServiceConfig
 
     path = tls_dir / "server.pem"
     try:
@@ -221,4 +255,4 @@ def default_server_url(tls_dir: Path) -> str:
     except (OSError, ValueError, x509.ExtensionNotFound, StopIteration) as e:
         raise ConfigError(f"{path}: cannot read the server certificate's names ({e})") from None
     host = f"[{first}]" if ":" in first else first
-    return f"https://{host}:{DEFAULT_PORT}"
+    return f"https://{host}:{ServiceConfig().port}"

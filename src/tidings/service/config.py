@@ -74,6 +74,11 @@ class ServiceConfig:
         for name, port in (("port", self.port), ("plain_http_port", self.plain_http_port)):
             if port is not None and not 0 <= port <= 65_535:
                 raise ConfigError(f"{name} must be between 0 and 65535, not {port}")
+        if self.port != 0 and self.plain_http_port == self.port:
+            raise ConfigError(
+                f"port and plain_http_port must differ (both {self.port}): "
+                "HTTPS and plain HTTP cannot share one"
+            )
         if (self.certfile is None) != (self.keyfile is None):
             raise ConfigError("certfile and keyfile must be given together")
         positive = {

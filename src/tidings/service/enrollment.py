@@ -131,7 +131,7 @@ def add_enrollment_routes(
     def get_ca() -> Response:
         ca_pem = _read_bounded(data_dir / "tls" / CA_CERT, MAX_CA_BYTES)
         if ca_pem is None:
-            return _error(503, "no CA: run `tidings server init`")
+            return _error(503, "the service has no CA certificate")
         return Response(
             ca_pem, media_type="application/x-pem-file", headers={"Cache-Control": "no-cache"}
         )

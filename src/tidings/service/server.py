@@ -5,6 +5,10 @@ process exits 0). ``running_server`` runs the very same servers in a background 
 tests and demos. Both build them with ``_ServerGroup``: sockets are bound before the event loop
 starts, so port 0 resolves to a real port up front and bind errors are plain ``ConfigError``.
 
+Logging: one line per listening port at start and one at stop. Each uvicorn server would log
+its own process start, lifespan and shutdown lines (seven per port, the same for every port);
+``_UvicornLifecycleFilter`` drops exactly those, warnings and errors pass.
+
 Signals: uvicorn's own handling re-raises the signal after shutdown (the process would die by
 SIGTERM, not exit 0) and handles one server only, so the group installs its own handlers and
 stops every server together. A second signal forces exit without waiting for connections.
@@ -32,11 +36,13 @@ from tidings.errors import ConfigError
 from tidings.service.app import create_app
 from tidings.service.config import ServiceConfig
 from tidings.service.protocol import guarded_protocol
+from tidings.service.tls import load_ca, tls_pair_problem
 
 logger = logging.getLogger(__name__)
 
 STARTUP_WAIT_S = 10.0  # seconds running_server waits for the servers to accept connections
 _POLL_S = 0.02  # seconds
+LISTEN_BACKLOG = 2048  # connections waiting to be accepted (uvicorn's default)
 
 
 @dataclass(frozen=True)
@@ -134,7 +140,14 @@ class _ServerGroup:
                 raise ConfigError(
                     f"TLS file {path} not found: run `tidings server cert renew {data_dir}`"
                 )
+        _quiet_uvicorn_lifecycle()
         self._servers: list[tuple[_Server, socket.socket]] = []
+        self._tls_hint = (
+            f"run `tidings server cert renew {data_dir}`"
+            if config.certfile is None
+            else "check --certfile and --keyfile"
+        )
+        self._no_enrollment = _enrollment_problem(data_dir / "tls")
         try:
             app = create_app(data_dir, config=config, resign=resign)
             https_sock = self._add(app, config, config.port, (certfile, keyfile))
@@ -158,7 +171,10 @@ class _ServerGroup:
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.request_exit)
-        logger.info("update service starting: %s", self._describe())
+        for line in self._describe():
+            logger.info("update service listening on %s", line)
+        if self._no_enrollment is not None:
+            logger.warning("enrollment is disabled until this is fixed: %s", self._no_enrollment)
         try:
             await asyncio.gather(*(self._serve_one(s, sock) for s, sock in self._servers))
         finally:
@@ -187,11 +203,11 @@ class _ServerGroup:
             for other, _ in self._servers:  # one server stopping (or failing) stops the other
                 other.should_exit = True
 
-    def _describe(self) -> str:
-        described = f"metadata and content on {self.endpoints.base_url}"
+    def _describe(self) -> list[str]:
+        lines = [f"{self.endpoints.base_url} (metadata, content, enrollment)"]
         if self.endpoints.plain_base_url is not None:
-            described += f", content only on {self.endpoints.plain_base_url}"
-        return described
+            lines.append(f"{self.endpoints.plain_base_url} (content only)")
+        return lines
 
     def _add(
         self, app: Any, config: ServiceConfig, port: int, tls: tuple[Path, Path] | None
@@ -218,9 +234,48 @@ class _ServerGroup:
             uv_config.load()
         except (OSError, ssl.SSLError) as e:
             sock.close()
-            raise ConfigError(f"cannot load the TLS certificate or key: {e}") from e
+            assert tls is not None  # plain HTTP loads no files
+            problem = tls_pair_problem(*tls) or f"{tls[0]}, {tls[1]}: {e}"
+            raise ConfigError(
+                f"cannot load the TLS certificate: {problem}: {self._tls_hint}"
+            ) from e
         self._servers.append((_Server(uv_config), sock))
         return sock
+
+
+class _UvicornLifecycleFilter(logging.Filter):
+    """Drops uvicorn's per-server lifecycle lines (checked with uvicorn 0.54, as pinned)."""
+
+    LIFECYCLE = frozenset(
+        {
+            "Started server process [%d]",
+            "Waiting for application startup.",
+            "Application startup complete.",
+            "Shutting down",
+            "Waiting for application shutdown.",
+            "Application shutdown complete.",
+            "Finished server process [%d]",
+        }
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.INFO or record.msg not in self.LIFECYCLE
+
+
+_LIFECYCLE_FILTER = _UvicornLifecycleFilter()
+
+
+def _quiet_uvicorn_lifecycle() -> None:
+    logging.getLogger("uvicorn.error").addFilter(_LIFECYCLE_FILTER)  # once: same instance
+
+
+def _enrollment_problem(tls_dir: Path) -> str | None:
+    """Why the CA cannot issue device certificates (enrollment answers 503), or None."""
+    try:
+        load_ca(tls_dir)
+    except ConfigError as e:
+        return str(e)
+    return None
 
 
 def _tls12_context(
@@ -239,6 +294,9 @@ def _bind(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        # Listen now, not when uvicorn starts: with SO_REUSEADDR, Linux lets two sockets bind
+        # one port and refuses only the second listen, which would fail inside the event loop.
+        sock.listen(LISTEN_BACKLOG)
     except OSError as e:
         sock.close()
         raise ConfigError(f"cannot listen on {host} port {port}: {e.strerror}") from e

@@ -2,7 +2,8 @@
 enrolled devices.
 
 A small repository over SQLAlchemy Core, so the embedded SQLite default
-(``sqlite:///DATA_DIR/service.db``) and PostgreSQL for replicas differ only by URL.
+(``sqlite:///DATA_DIR/service.db``) and PostgreSQL for replicas differ only by URL
+(``postgresql://USER@HOST/DB`` uses psycopg 3, a dependency of Tidings).
 
 Invariants:
 
@@ -53,8 +54,9 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.exc import IntegrityError as DuplicateRowError
-from sqlalchemy.exc import SQLAlchemyError
 
 from tidings.clock import Clock
 from tidings.errors import ConfigError, EnrollmentError, UntrustedDeviceError
@@ -75,6 +77,7 @@ REFUSED_EXPIRED = "token expired"
 REFUSED_USED_UP = "token used up"
 REFUSED_REVOKED = "token revoked"
 
+_URL_FORMS = "use sqlite:///PATH or postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
 _GROUP = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _TOKEN_ID = re.compile(rf"[0-9a-f]{{{TOKEN_ID_CHARS},64}}")
 _LIFETIME = re.compile(r"([1-9][0-9]{0,6})([smhd])")
@@ -175,6 +178,30 @@ def default_database_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / DATABASE_FILE}"
 
 
+def database_url(url: str) -> URL:
+    """Parse a database URL; plain ``postgresql://`` (or ``postgres://``) means psycopg 3.
+
+    SQLAlchemy 2.0 maps a bare ``postgresql://`` to psycopg2, which Tidings does not install.
+
+    Raises:
+        ConfigError: Not a database URL, or a database SQLAlchemy does not know.
+    """
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as e:
+        raise ConfigError(f"invalid database URL: {_URL_FORMS}") from e
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    try:
+        parsed.get_dialect()
+    except NoSuchModuleError as e:
+        shown = parsed.render_as_string(hide_password=True)
+        raise ConfigError(f"invalid database URL {shown}: {_URL_FORMS}") from e
+    except ImportError:
+        pass  # a known dialect without its driver: ``ServiceState.open`` says so
+    return parsed
+
+
 def validate_group(group_id: str) -> str:
     """Return ``group_id`` if it is a valid group name, else raise ``ConfigError``."""
     if not _GROUP.fullmatch(group_id):
@@ -224,11 +251,19 @@ class ServiceState:
         Raises:
             ConfigError: The database cannot be opened or created.
         """
-        connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S} if url.startswith("sqlite") else {}
+        parsed = database_url(url)
+        connect_args = (
+            {"timeout": SQLITE_BUSY_TIMEOUT_S} if parsed.get_backend_name() == "sqlite" else {}
+        )
+        shown = parsed.render_as_string(hide_password=True)
         try:
-            engine = create_engine(url, connect_args=connect_args)
-        except (SQLAlchemyError, ValueError, ImportError) as e:
-            raise ConfigError(f"invalid database URL: {e}") from e
+            engine = create_engine(parsed, connect_args=connect_args)
+        except ImportError as e:  # the dialect is known, its driver module is not installed
+            raise ConfigError(
+                f"no database driver for {shown}: {e.name or e} is not installed"
+            ) from e
+        except (SQLAlchemyError, ValueError) as e:
+            raise ConfigError(f"invalid database URL {shown}: {_first_line(e)}") from e
         try:
             _metadata.create_all(engine)
         except SQLAlchemyError as e:
@@ -361,6 +396,11 @@ class ServiceState:
         Raises:
             ConfigError: Not an id, no such token, or more than one token has that id.
         """
+        if token_id.lower().startswith(TOKEN_PREFIX):  # a secret pasted: never echo it
+            raise ConfigError(
+                "that looks like a token itself, not its id: "
+                "ids are listed by `tidings server tokens`"
+            )
         if not _TOKEN_ID.fullmatch(token_id):
             raise ConfigError(
                 f"not a token id: {token_id!r} (at least {TOKEN_ID_CHARS} hex digits, "

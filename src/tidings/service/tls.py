@@ -44,6 +44,11 @@ SERVER_CERT = "server.pem"
 SERVER_KEY = "server.key"
 
 MAX_CSR_BYTES = 16_384  # bytes; a P-256 CSR in PEM is about 500
+_RESTORE = {  # what to do when a CA file is lost or damaged: it cannot be re-created
+    CA_KEY: "restore tls/ca.key from your backup "
+    "(the CA key signs device and server certificates; devices pin the CA)",
+    CA_CERT: "restore tls/ca.pem from your backup (devices pin the CA)",
+}
 MAX_VALID_DAYS = 3650  # days; nothing we issue lives longer than the CA default
 BACKDATE = timedelta(minutes=5)  # tolerate small clock skew on devices and clients
 _MAX_CN_CHARS = 64  # RFC 5280 upper bound for commonName
@@ -155,7 +160,7 @@ def renew_server_certificate(
         ConfigError: The CA is missing or unreadable, or a hostname or argument is invalid.
     """
     ca_cert, ca_key = load_ca(tls_dir)
-    names = tuple(hostnames) if hostnames else _current_hostnames(tls_dir) or DEFAULT_HOSTNAMES
+    names = tuple(hostnames) if hostnames else current_hostnames(tls_dir) or DEFAULT_HOSTNAMES
     key = None if new_key else _existing_server_key(tls_dir)
     if key is not None:
         leaf = _server_leaf(ca_cert, ca_key, key.public_key(), names, clock, valid_days)
@@ -250,13 +255,40 @@ def spki_pin(cert_pem: bytes) -> str:
     return "sha256/" + base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
 
 
+def tls_pair_problem(certfile: Path, keyfile: Path) -> str | None:
+    """What is wrong with a certificate chain and key an HTTPS server would present, or None.
+
+    OpenSSL says only "PEM lib" for any of these; this names the file at fault.
+    """
+    try:
+        certs = x509.load_pem_x509_certificates(certfile.read_bytes())
+    except OSError as e:
+        return f"cannot read {certfile} ({e.strerror})"
+    except ValueError:
+        return f"{certfile} is not a PEM certificate chain"
+    try:
+        key = serialization.load_pem_private_key(keyfile.read_bytes(), password=None)
+    except OSError as e:
+        return f"cannot read {keyfile} ({e.strerror})"
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return f"{keyfile} is not an unencrypted PEM private key"
+    if key.public_key() != certs[0].public_key():
+        return f"{keyfile} is not the key of {certfile}"
+    return None
+
+
 def ca_pin(tls_dir: Path) -> str:
     """Return the SPKI pin of ``tls_dir/ca.pem`` (what devices pin at enrollment).
 
     Raises:
         ConfigError: ``ca.pem`` is missing, unreadable or not a certificate.
     """
-    return spki_pin(_read(tls_dir / CA_CERT, "CA certificate"))
+    path = tls_dir / CA_CERT
+    pem = _read(path, "CA certificate")
+    try:
+        return spki_pin(pem)
+    except ConfigError as e:
+        raise ConfigError(f"{path} is not a PEM certificate: {_RESTORE[CA_CERT]}") from e
 
 
 def load_ca(tls_dir: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
@@ -269,9 +301,16 @@ def load_ca(tls_dir: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey
     key_pem = _read(tls_dir / CA_KEY, "CA key")
     try:
         cert = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError as e:
+        raise ConfigError(
+            f"{tls_dir / CA_CERT} is not a PEM certificate: {_RESTORE[CA_CERT]}"
+        ) from e
+    try:
         key = serialization.load_pem_private_key(key_pem, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as e:
-        raise ConfigError(f"unreadable CA certificate or key in {tls_dir}: {e}") from e
+        raise ConfigError(
+            f"{tls_dir / CA_KEY} is not an unencrypted PEM private key: {_RESTORE[CA_KEY]}"
+        ) from e
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.public_key() != cert.public_key():
         raise ConfigError(f"{tls_dir / CA_KEY} is not the private key of {tls_dir / CA_CERT}")
     return cert, key
@@ -301,15 +340,21 @@ def _server_leaf(
     return builder.sign(ca_key, hashes.SHA256())
 
 
-def _current_hostnames(tls_dir: Path) -> tuple[str, ...]:
-    """The DNS names and IP addresses of the current server certificate, if any."""
+def current_hostnames(tls_dir: Path) -> tuple[str, ...]:
+    """The DNS names and IP addresses of the current server certificate; () if it is unusable."""
     if not (tls_dir / SERVER_CERT).is_file():
         return ()
     try:
-        ext = server_certificate(tls_dir).extensions.get_extension_for_class(
-            x509.SubjectAlternativeName
-        )
-    except (ConfigError, x509.ExtensionNotFound):
+        return hostnames_of(server_certificate(tls_dir))
+    except ConfigError:
+        return ()
+
+
+def hostnames_of(cert: x509.Certificate) -> tuple[str, ...]:
+    """The DNS names and IP addresses a certificate is valid for, in its order."""
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
         return ()
     return tuple(
         str(name.value) for name in ext.value if isinstance(name, x509.DNSName | x509.IPAddress)
@@ -419,7 +464,8 @@ def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as e:
-        hint = "run `tidings server init DATA_DIR` first"
+        # Never "run server init": it refuses a data directory, and a new CA breaks every pin.
+        hint = _RESTORE.get(path.name) or f"run `tidings server cert renew {path.parent.parent}`"
         raise ConfigError(f"cannot read the {what} {path} ({e.strerror}): {hint}") from e
 
 
