@@ -88,7 +88,7 @@ def test_token_is_created_in_the_database_given_by_database_url(
     result = invoke("server", "token", data_dir, "--group", "lab", "--database-url", elsewhere)
     assert result.code == 0, result.stderr
     listed = invoke("server", "tokens", data_dir, "--database-url", elsewhere, "--json")
-    assert [t["group"] for t in json.loads(listed.stdout)["tokens"]] == ["lab"]
+    assert [t["group_id"] for t in json.loads(listed.stdout)["tokens"]] == ["lab"]
     assert json.loads(invoke("server", "tokens", data_dir, "--json").stdout)["tokens"] == []
 
 

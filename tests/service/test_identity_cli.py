@@ -49,7 +49,7 @@ def test_tokens_are_listed_by_id_and_the_secret_never_shows(data_dir: Path) -> N
     as_json = cli("server", "tokens", str(data_dir), "--json")
     document = json.loads(as_json.stdout)
     assert document["schema"] == 1
-    assert [t["id"] for t in document["tokens"]] == [one.token_id, many.token_id]
+    assert [t["token_id"] for t in document["tokens"]] == [one.token_id, many.token_id]
     assert document["tokens"][1]["uses_left"] is None
     for output in (table.stdout, as_json.stdout):
         assert one.token not in output and many.token not in output
@@ -223,6 +223,6 @@ def test_tokens_and_devices_work_on_postgresql_through_the_cli(
     created = cli("server", "token", str(data_dir), "--group", "lab", *db)
     assert created.exit_code == 0, created.output
     listed = json.loads(cli("server", "tokens", str(data_dir), *db, "--json").stdout)
-    [token_id] = [t["id"] for t in listed["tokens"]]
+    [token_id] = [t["token_id"] for t in listed["tokens"]]
     assert cli("server", "revoke-token", str(data_dir), token_id, *db).exit_code == 0
     assert cli("server", "devices", str(data_dir), *db).stdout.startswith("no devices")

@@ -44,9 +44,10 @@ def tokens(data_dir: DataDir, database_url: DatabaseUrl = None, as_json: AsJson 
         records = state.tokens()
     rows: list[dict[str, Any]] = [
         {
-            "id": t.token_id,
-            "group": t.group_id,
+            "token_id": t.token_id,
+            "group_id": t.group_id,
             "status": t.status(now),
+            "revoked": t.revoked,
             "uses": t.uses,
             "uses_left": t.uses_left,
             "created_at": _when(t.created_at),
@@ -61,7 +62,14 @@ def tokens(data_dir: DataDir, database_url: DatabaseUrl = None, as_json: AsJson 
         _say(f"no tokens yet; create one with `tidings server token {data_dir} --group GROUP`")
         return
     table = [
-        [r["id"], r["group"], r["status"], str(r["uses"]), _left(r["uses_left"]), r["expires_at"]]
+        [
+            r["token_id"],
+            r["group_id"],
+            r["status"],
+            str(r["uses"]),
+            _left(r["uses_left"]),
+            r["expires_at"],
+        ]
         for r in rows
     ]
     _say(columns([["ID", "GROUP", "STATUS", "USES", "LEFT", "EXPIRES"], *table]))
@@ -76,11 +84,12 @@ def devices(data_dir: DataDir, database_url: DatabaseUrl = None, as_json: AsJson
     rows: list[dict[str, Any]] = [
         {
             "device_id": d.device_id,
-            "group": d.group_id,
+            "group_id": d.group_id,
             "hostname": d.hostname,  # as the device reported it: untrusted
             "enrolled_at": _when(d.enrolled_at),
             "revoked_at": None if d.revoked_at is None else _when(d.revoked_at),
             "cert_serial": d.cert_serial,
+            "cert_sha256": d.cert_sha256,
         }
         for d in records
     ]
@@ -91,7 +100,13 @@ def devices(data_dir: DataDir, database_url: DatabaseUrl = None, as_json: AsJson
         _say("no devices enrolled yet")
         return
     table = [
-        [r["device_id"], r["group"], r["hostname"] or "-", r["enrolled_at"], r["revoked_at"] or "-"]
+        [
+            r["device_id"],
+            r["group_id"],
+            r["hostname"] or "-",
+            r["enrolled_at"],
+            r["revoked_at"] or "-",
+        ]
         for r in rows
     ]
     _say(columns([["DEVICE", "GROUP", "HOSTNAME", "ENROLLED", "REVOKED"], *table]))
