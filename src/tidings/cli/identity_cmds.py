@@ -186,13 +186,9 @@ def renew(
 
 
 def _tls_dir(data_dir: Path) -> Path:
-    from tidings.errors import ConfigError
+    from tidings.cli.server_cmds import check_service_dir
 
-    if not (data_dir / "tls" / "ca.pem").is_file():
-        raise ConfigError(
-            f"{data_dir} is not a Tidings data directory: run `tidings server init {data_dir}`"
-        )
-    return data_dir / "tls"
+    return check_service_dir(data_dir)
 
 
 def _state(data_dir: Path, database_url: str | None) -> ServiceState:

@@ -165,7 +165,7 @@ def pin(data_dir: DataDir) -> None:
     """Print the CA pin devices check at enrollment (sha256/...)."""
     from tidings.service.tls import ca_pin
 
-    _check_data_dir(data_dir)
+    check_service_dir(data_dir)
     out.print(ca_pin(data_dir / "tls"))
 
 
@@ -210,7 +210,7 @@ def token(
             server_url = check_server_url(server_url, option="--server-url")
         except EnrollmentError as e:
             raise ConfigError(str(e)) from None
-    _check_data_dir(data_dir)
+    check_service_dir(data_dir)
     url = server_url or default_server_url(data_dir / "tls")
     ca = ca_pin(data_dir / "tls")
     url_of_state = database_url or default_database_url(data_dir)
@@ -227,13 +227,24 @@ def token(
     out.print(f"  TIDINGS_ENROLL_TOKEN={issued.token} {enroll}")
 
 
-def _check_data_dir(data_dir: Path) -> None:
+def check_service_dir(data_dir: Path) -> Path:
+    """``data_dir`` as ``server init`` made it, with its CA; returns its ``tls/`` directory.
+
+    Raises:
+        ConfigError: Not a data directory (advice as ``require_data_dir`` gives it), or its
+            CA certificate is missing.
+    """
+    from tidings.catalog.config import require_data_dir
     from tidings.errors import ConfigError
 
-    if not (data_dir / "tls" / "ca.pem").is_file():
-        raise ConfigError(
-            f"{data_dir} is not a Tidings data directory: run `tidings server init {data_dir}`"
-        )
+    tls = data_dir / "tls"
+    if (tls / "ca.pem").is_file():
+        return tls
+    require_data_dir(data_dir)  # not a data directory: says what to give instead
+    raise ConfigError(
+        f"{tls / 'ca.pem'} is missing: restore tls/ from your backup (devices pin this CA; "
+        "a new one would need every device enrolled again)"
+    )
 
 
 def default_server_url(tls_dir: Path) -> str:
