@@ -14,12 +14,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from service_helpers import PAYLOAD, PAYLOAD_PATH, SECRET, timestamp_json
+from service_helpers import PAYLOAD, PAYLOAD_PATH, SECRET, STATE_START, timestamp_json
 from sqlalchemy import create_engine, text
 
-from tidings.clock import SystemClock
+from tidings.clock import FixedClock, SystemClock
 from tidings.service.config import ServiceConfig
 from tidings.service.server import ServiceEndpoints, running_server
+from tidings.service.state import ServiceState, default_database_url
 from tidings.service.tls import create_ca, issue_server_certificate
 
 
@@ -98,3 +99,27 @@ def postgres_url() -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.fixture
+def state_clock() -> FixedClock:
+    """The service-state tests' clock: ``STATE_START``, moved only when a test says so.
+
+    Not the global ``clock`` (real now), which the TLS tests in this directory need.
+    """
+    return FixedClock(STATE_START)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The service database URL: every test using it (or ``state``) runs on both databases."""
+    if request.param == "sqlite":
+        return default_database_url(tmp_path)
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def state(url: str, state_clock: FixedClock) -> Iterator[ServiceState]:
+    """The service state on ``url``, on SQLite and on PostgreSQL."""
+    with ServiceState.open(url, clock=state_clock) as s:
+        yield s

@@ -1,4 +1,7 @@
-"""Shared values and a raw HTTP/1.1 client for the service tests (imported by conftest)."""
+"""Shared values, a raw HTTP/1.1 client and service-state helpers for the service tests.
+
+Imported by conftest.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +9,21 @@ import hashlib
 import json
 import socket
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, create_engine
 
 from tidings.service.server import ServiceEndpoints
+from tidings.service.state import IssuedCertificate, ServiceState, database_url
 
 PAYLOAD = bytes(range(256)) * 4  # 1024 bytes, every offset distinguishable
 PAYLOAD_SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
 PAYLOAD_PATH = f"os/0a/{PAYLOAD_SHA256}.update.cab"
 SECRET = b"-----SECRET OUTSIDE THE REPOSITORY-----"
+STATE_START = datetime(2030, 1, 1, tzinfo=UTC)  # the service-state tests' ``state_clock``
 
 
 def timestamp_json(version: int = 7, expires: str = "2099-01-01T00:00:00Z") -> bytes:
@@ -53,3 +63,23 @@ def raw_request(
     data = b"".join(chunks)
     head, _, body = data.partition(b"\r\n\r\n")
     return RawResponse(status=int(head.split(b" ", 2)[1]), head=head, body=body)
+
+
+def fake_issue(group_id: str) -> IssuedCertificate:
+    """An issuing callback for ``redeem_token`` that signs nothing."""
+    return IssuedCertificate(pem=b"PEM " + group_id.encode(), serial="0a", sha256="ab" * 32)
+
+
+def redeem(state: ServiceState, token: str, device_id: str = "dev-1") -> str:
+    """Redeem ``token`` for ``device_id``; the group it enrolled the device in."""
+    return state.redeem_token(token, device_id=device_id, hostname="h", issue=fake_issue).group_id
+
+
+@contextmanager
+def raw_engine(url: str) -> Iterator[Engine]:
+    """An engine on the service database at ``url``, bypassing ``ServiceState``."""
+    engine = create_engine(database_url(url))
+    try:
+        yield engine
+    finally:
+        engine.dispose()

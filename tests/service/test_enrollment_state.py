@@ -1,57 +1,39 @@
-"""The service's token and device repository: hashing, expiry, use counts, atomic redemption."""
+"""The service's token and device repository: hashing, expiry, use counts, atomic redemption.
+
+Every test taking ``state`` or ``url`` runs on SQLite and on PostgreSQL (see conftest.py).
+"""
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 import threading
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import pytest
+from service_helpers import STATE_START, fake_issue, raw_engine, redeem
+from sqlalchemy import MetaData
 
 from tidings.clock import FixedClock
 from tidings.errors import ConfigError, EnrollmentError
 from tidings.service.state import (
     IssuedCertificate,
     ServiceState,
-    default_database_url,
     hash_token,
     parse_lifetime,
     validate_group,
 )
 
-START = datetime(2030, 1, 1, tzinfo=UTC)
 
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(START)
-
-
-@pytest.fixture
-def state(tmp_path: Path, clock: FixedClock) -> Iterator[ServiceState]:
-    s = ServiceState.open(default_database_url(tmp_path), clock=clock)
-    yield s
-    s.close()
-
-
-def fake_issue(group_id: str) -> IssuedCertificate:
-    return IssuedCertificate(pem=b"PEM " + group_id.encode(), serial="0a", sha256="ab" * 32)
-
-
-def redeem(state: ServiceState, token: str, device_id: str = "dev-1") -> str:
-    return state.redeem_token(token, device_id=device_id, hostname="h", issue=fake_issue).group_id
-
-
-def test_only_the_token_hash_is_stored(state: ServiceState, tmp_path: Path) -> None:
+def test_only_the_token_hash_is_stored(state: ServiceState, url: str) -> None:
     issued = state.create_token("lab", lifetime=timedelta(hours=1))
     assert issued.token.startswith("tdt_") and len(issued.token) >= 40
-    with contextlib.closing(sqlite3.connect(tmp_path / "service.db")) as db:
-        raw = b"".join(line.encode() for line in db.iterdump())
-    assert issued.token.encode() not in raw
-    assert hash_token(issued.token).encode() in raw
+    with raw_engine(url) as engine, engine.connect() as conn:
+        tables = MetaData()
+        tables.reflect(conn)  # every table in the database, not only those Tidings knows
+        stored = [
+            str(v) for t in tables.sorted_tables for row in conn.execute(t.select()) for v in row
+        ]
+    assert not any(issued.token in value for value in stored)
+    assert hash_token(issued.token) in stored
 
 
 def test_redeemed_token_records_the_device_in_its_group(state: ServiceState) -> None:
@@ -59,13 +41,13 @@ def test_redeemed_token_records_the_device_in_its_group(state: ServiceState) -> 
     record = state.redeem_token(token, device_id="dev-1", hostname="pc1", issue=fake_issue)
     assert record.group_id == "lab.east"
     stored = state.device("dev-1")
-    assert stored == record
-    assert stored is not None and stored.enrolled_at == START and stored.hostname == "pc1"
+    assert stored == record and state.devices() == [record]
+    assert stored is not None and stored.enrolled_at == STATE_START and stored.hostname == "pc1"
 
 
-def test_expired_token_is_refused(state: ServiceState, clock: FixedClock) -> None:
+def test_expired_token_is_refused(state: ServiceState, state_clock: FixedClock) -> None:
     token = state.create_token("lab", lifetime=timedelta(minutes=30)).token
-    clock.advance(30 * 60)
+    state_clock.advance(30 * 60)
     with pytest.raises(EnrollmentError, match=r"^token expired$"):
         redeem(state, token)
     assert state.device("dev-1") is None
@@ -86,20 +68,24 @@ def test_single_use_token_reused_is_refused(state: ServiceState) -> None:
 
 
 def test_multi_use_token_allows_exactly_its_uses(state: ServiceState) -> None:
-    token = state.create_token("lab", lifetime=timedelta(hours=1), uses=3).token
+    issued = state.create_token("lab", lifetime=timedelta(hours=1), uses=3)
     for i in range(3):
-        redeem(state, token, f"dev-{i}")
-    with pytest.raises(EnrollmentError, match="used up"):
-        redeem(state, token, "dev-3")
+        assert redeem(state, issued.token, f"dev-{i}") == "lab"
+    with pytest.raises(EnrollmentError, match=r"^token used up$"):
+        redeem(state, issued.token, "dev-3")
+    (listed,) = state.tokens()
+    assert (listed.token_id, listed.uses, listed.uses_left) == (issued.token_id, 3, 0)
+    assert listed.created_at == STATE_START
+    assert listed.expires_at == STATE_START + timedelta(hours=1)
 
 
 def test_unlimited_token_never_runs_out_but_still_expires(
-    state: ServiceState, clock: FixedClock
+    state: ServiceState, state_clock: FixedClock
 ) -> None:
     token = state.create_token("lab", lifetime=timedelta(hours=1), uses=None).token
     for i in range(20):
         redeem(state, token, f"dev-{i}")
-    clock.advance(3600)
+    state_clock.advance(3600)
     with pytest.raises(EnrollmentError, match="expired"):
         redeem(state, token, "dev-late")
 
@@ -112,7 +98,7 @@ def test_failed_issuance_leaves_the_token_unspent(state: ServiceState) -> None:
 
     with pytest.raises(ConfigError):
         state.redeem_token(token, device_id="dev-1", hostname=None, issue=broken)
-    assert state.device("dev-1") is None
+    assert state.device("dev-1") is None and state.devices() == []
     assert redeem(state, token, "dev-2") == "lab"
 
 
@@ -142,17 +128,19 @@ def test_concurrent_redemption_of_a_single_use_token_succeeds_once(
     assert sorted(outcomes) == ["ok"] + ["token used up"] * 7
 
 
-def test_two_services_on_one_database_share_tokens(tmp_path: Path, clock: FixedClock) -> None:
-    first = ServiceState.open(default_database_url(tmp_path), clock=clock)
-    second = ServiceState.open(default_database_url(tmp_path), clock=clock)
-    try:
+def test_two_services_on_one_database_share_tokens_and_revocations(
+    url: str, state_clock: FixedClock
+) -> None:
+    with (
+        ServiceState.open(url, clock=state_clock) as first,
+        ServiceState.open(url, clock=state_clock) as second,
+    ):
         token = first.create_token("lab", lifetime=timedelta(hours=1)).token
         assert redeem(second, token) == "lab"
-        with pytest.raises(EnrollmentError, match="used up"):
+        with pytest.raises(EnrollmentError, match=r"^token used up$"):
             redeem(first, token, "dev-2")
-    finally:
-        first.close()
-        second.close()
+        first.revoke_device("dev-1")
+        assert second.is_device_revoked("dev-1")
 
 
 @pytest.mark.parametrize("group", ["lab", "a", "0-ring_1.x", "a" * 64])
@@ -182,8 +170,3 @@ def test_bad_lifetimes_are_refused(text: str) -> None:
 def test_zero_uses_is_refused(state: ServiceState) -> None:
     with pytest.raises(ConfigError, match="at least 1"):
         state.create_token("lab", lifetime=timedelta(hours=1), uses=0)
-
-
-def test_unopenable_database_is_a_config_error(tmp_path: Path, clock: FixedClock) -> None:
-    with pytest.raises(ConfigError, match="cannot open the service database"):
-        ServiceState.open(f"sqlite:///{tmp_path}/missing/dir/service.db", clock=clock)

@@ -1,12 +1,12 @@
-"""Listing and revoking tokens and devices in the service state, and upgrading an old database."""
+"""Listing and revoking tokens and devices in the service state, and upgrading an old database.
+
+Every test taking ``state`` or ``url`` runs on SQLite and on PostgreSQL (see conftest.py).
+"""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import sqlite3
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,41 +14,22 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from service_helpers import STATE_START, fake_issue, raw_engine
+from sqlalchemy import text
 
 from tidings.clock import FixedClock
 from tidings.errors import ConfigError, EnrollmentError, UntrustedDeviceError
-from tidings.service.state import (
-    IssuedCertificate,
-    ServiceState,
-    default_database_url,
-    hash_token,
-)
+from tidings.service import state as state_module
+from tidings.service.state import IssuedCertificate, ServiceState, hash_token
 from tidings.service.tls import create_ca, issue_certificate_from_csr, issue_server_certificate
 
-START = datetime(2030, 1, 1, tzinfo=UTC)
-
 
 @pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(START)
-
-
-@pytest.fixture
-def state(tmp_path: Path, clock: FixedClock) -> Iterator[ServiceState]:
-    with ServiceState.open(default_database_url(tmp_path), clock=clock) as s:
-        yield s
-
-
-@pytest.fixture
-def tls_dir(tmp_path: Path, clock: FixedClock) -> Path:
+def tls_dir(tmp_path: Path, state_clock: FixedClock) -> Path:
     directory = tmp_path / "tls"
-    create_ca(directory, clock=clock)
-    issue_server_certificate(directory, clock=clock)
+    create_ca(directory, clock=state_clock)
+    issue_server_certificate(directory, clock=state_clock)
     return directory
-
-
-def fake_issue(_group: str) -> IssuedCertificate:
-    return IssuedCertificate(pem=b"x", serial="0a", sha256="ab" * 32)
 
 
 def device_certificate(tls_dir: Path, device_id: str, clock: FixedClock) -> x509.Certificate:
@@ -83,20 +64,21 @@ def test_tokens_are_listed_by_a_stable_id_never_by_the_secret(state: ServiceStat
     assert listed.token_id == issued.token_id == hash_token(issued.token)[:16]
     assert issued.token not in repr(listed)
     assert (listed.group_id, listed.uses, listed.uses_left) == ("lab", 1, 1)
-    assert listed.status(START) == "active"
-    assert listed.status(START + timedelta(hours=1)) == "expired"
+    assert listed.status(STATE_START) == "active"
+    assert listed.status(STATE_START + timedelta(hours=1)) == "expired"
 
 
 def test_revoked_token_enrolls_nothing_more(state: ServiceState) -> None:
     issued = state.create_token("lab", lifetime=timedelta(hours=1), uses=None)
     state.redeem_token(issued.token, device_id="d1", hostname=None, issue=fake_issue)
     revoked = state.revoke_token(issued.token_id)
-    assert revoked.revoked and revoked.status(START) == "revoked"
+    assert revoked.revoked and revoked.status(STATE_START) == "revoked"
     with pytest.raises(EnrollmentError, match=r"^token revoked$"):
         state.redeem_token(issued.token, device_id="d2", hostname=None, issue=fake_issue)
     assert state.device("d2") is None
     assert state.device("d1") is not None  # what it enrolled before stays enrolled
     assert state.revoke_token(issued.token_id) == revoked  # twice: nothing changes
+    assert [t.status(STATE_START) for t in state.tokens()] == ["revoked"]
 
 
 @pytest.mark.parametrize(
@@ -115,15 +97,13 @@ def test_revoking_an_unknown_or_malformed_token_id_is_a_config_error(
         state.revoke_token(token_id)
 
 
-def test_an_ambiguous_token_id_revokes_nothing(state: ServiceState, tmp_path: Path) -> None:
+def test_an_ambiguous_token_id_revokes_nothing(state: ServiceState, url: str) -> None:
     first = state.create_token("lab", lifetime=timedelta(hours=1))
-    with contextlib.closing(sqlite3.connect(tmp_path / "service.db")) as db, db:
+    tokens = state_module.enrollment_tokens
+    with raw_engine(url) as engine, engine.begin() as conn:
         # A second token whose hash shares the first 16 digits (2^-64 by chance; forced here).
-        row = db.execute("SELECT * FROM enrollment_tokens").fetchone()
-        db.execute(
-            "INSERT INTO enrollment_tokens VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (first.token_id + "0" * 48, *row[1:]),
-        )
+        row = conn.execute(tokens.select()).mappings().one()
+        conn.execute(tokens.insert().values({**row, "token_hash": first.token_id + "0" * 48}))
     with pytest.raises(ConfigError, match="more than one token"):
         state.revoke_token(first.token_id)
     assert not any(t.revoked for t in state.tokens())
@@ -132,19 +112,19 @@ def test_an_ambiguous_token_id_revokes_nothing(state: ServiceState, tmp_path: Pa
 
 
 def test_revoked_device_is_recorded_with_its_time_and_refused(
-    state: ServiceState, tls_dir: Path, clock: FixedClock
+    state: ServiceState, tls_dir: Path, state_clock: FixedClock
 ) -> None:
-    cert = device_certificate(tls_dir, "dev-1", clock)
+    cert = device_certificate(tls_dir, "dev-1", state_clock)
     enroll_with(state, cert, "dev-1")
     assert state.check_device_certificate(cert).device_id == "dev-1"
     assert not state.is_device_revoked("dev-1")
-    clock.advance(60)
+    state_clock.advance(60)
     revoked = state.revoke_device("dev-1")
-    assert revoked.revoked_at == START + timedelta(seconds=60)
+    assert revoked.revoked_at == STATE_START + timedelta(seconds=60)
     assert state.is_device_revoked("dev-1")
     with pytest.raises(UntrustedDeviceError, match="dev-1 was revoked at 2030-01-01T00:01:00Z"):
         state.check_device_certificate(cert)
-    clock.advance(60)
+    state_clock.advance(60)
     assert state.revoke_device("dev-1").revoked_at == revoked.revoked_at  # the first time stands
     assert [d.revoked_at for d in state.devices()] == [revoked.revoked_at]
 
@@ -156,57 +136,72 @@ def test_revoking_an_unknown_device_is_a_config_error(state: ServiceState) -> No
 
 
 def test_device_certificates_not_as_enrolled_are_refused(
-    state: ServiceState, tls_dir: Path, clock: FixedClock
+    state: ServiceState, tls_dir: Path, state_clock: FixedClock
 ) -> None:
-    enrolled = device_certificate(tls_dir, "dev-1", clock)
+    enrolled = device_certificate(tls_dir, "dev-1", state_clock)
     enroll_with(state, enrolled, "dev-1")
     # Same CA, same device id, another certificate: not the one recorded at enrollment.
     with pytest.raises(UntrustedDeviceError, match="not the certificate issued"):
-        state.check_device_certificate(device_certificate(tls_dir, "dev-1", clock))
+        state.check_device_certificate(device_certificate(tls_dir, "dev-1", state_clock))
     with pytest.raises(UntrustedDeviceError, match="not enrolled"):
-        state.check_device_certificate(device_certificate(tls_dir, "dev-2", clock))
+        state.check_device_certificate(device_certificate(tls_dir, "dev-2", state_clock))
     server = x509.load_pem_x509_certificates((tls_dir / "server.pem").read_bytes())[0]
     with pytest.raises(UntrustedDeviceError, match="refused certificate"):
         state.check_device_certificate(server)
 
 
-OLD_SCHEMA = [  # exactly what the previous release created in service.db
+OLD_SCHEMA = [  # exactly what the previous release created ({timestamp}: see OLD_TIMESTAMP)
     """CREATE TABLE enrollment_tokens (
         token_hash VARCHAR(64) NOT NULL, group_id VARCHAR(64) NOT NULL,
-        created_at DATETIME NOT NULL, expires_at DATETIME NOT NULL, uses_left INTEGER,
+        created_at {timestamp} NOT NULL, expires_at {timestamp} NOT NULL, uses_left INTEGER,
         uses INTEGER NOT NULL, revoked BOOLEAN NOT NULL, PRIMARY KEY (token_hash))""",
     """CREATE TABLE devices (
         device_id VARCHAR(64) NOT NULL, group_id VARCHAR(64) NOT NULL, hostname VARCHAR(253),
         cert_serial VARCHAR(40) NOT NULL, cert_sha256 VARCHAR(64) NOT NULL,
-        enrolled_at DATETIME NOT NULL, PRIMARY KEY (device_id))""",
+        enrolled_at {timestamp} NOT NULL, PRIMARY KEY (device_id))""",
     "CREATE INDEX ix_devices_group_id ON devices (group_id)",
 ]
+OLD_TIMESTAMP = {"sqlite": "DATETIME", "postgresql": "TIMESTAMP WITH TIME ZONE"}
 
 
 def test_a_database_made_by_the_previous_release_is_upgraded_in_place(
-    tmp_path: Path, clock: FixedClock
+    url: str, state_clock: FixedClock
 ) -> None:
+    # The previous release had tokens and devices, not device_revocations (added since).
     token = "tdt_" + "A" * 43
-    with contextlib.closing(sqlite3.connect(tmp_path / "service.db")) as db, db:
+    with raw_engine(url) as engine, engine.begin() as conn:
         for statement in OLD_SCHEMA:
-            db.execute(statement)
-        db.execute(
-            "INSERT INTO enrollment_tokens VALUES (?, 'lab', ?, ?, 3, 1, 0)",
-            (hash_token(token), "2029-12-31 00:00:00.000000", "2030-01-02 00:00:00.000000"),
+            conn.execute(text(statement.format(timestamp=OLD_TIMESTAMP[engine.dialect.name])))
+        conn.execute(
+            state_module.enrollment_tokens.insert().values(
+                token_hash=hash_token(token),
+                group_id="lab",
+                created_at=STATE_START - timedelta(days=1),
+                expires_at=STATE_START + timedelta(days=1),
+                uses_left=3,
+                uses=1,
+                revoked=False,
+            )
         )
-        db.execute(
-            "INSERT INTO devices VALUES ('old-1', 'lab', 'pc', '0a', ?, ?)",
-            ("ab" * 32, "2029-12-31 12:00:00.000000"),
+        conn.execute(
+            state_module.devices.insert().values(
+                device_id="old-1",
+                group_id="lab",
+                hostname="pc",
+                cert_serial="0a",
+                cert_sha256="ab" * 32,
+                enrolled_at=STATE_START - timedelta(hours=12),
+            )
         )
-    with ServiceState.open(default_database_url(tmp_path), clock=clock) as state:
+    with ServiceState.open(url, clock=state_clock) as state:
         (listed,) = state.tokens()
         assert listed.token_id == hash_token(token)[:16] and listed.uses_left == 3
         (old,) = state.devices()
         assert old.device_id == "old-1" and old.revoked_at is None
-        assert old.enrolled_at == datetime(2029, 12, 31, 12, tzinfo=UTC)
+        assert old.enrolled_at == STATE_START - timedelta(hours=12)
         state.redeem_token(token, device_id="new-1", hostname=None, issue=fake_issue)
-        assert state.revoke_device("old-1").revoked_at == START
+        assert state.revoke_device("old-1").revoked_at == STATE_START
         state.revoke_token(listed.token_id)
-    with ServiceState.open(default_database_url(tmp_path), clock=clock) as reopened:
+    with ServiceState.open(url, clock=state_clock) as reopened:
         assert reopened.is_device_revoked("old-1") and not reopened.is_device_revoked("new-1")
         assert [t.revoked for t in reopened.tokens()] == [True]
