@@ -88,6 +88,40 @@ def test_many_failing_addresses_cannot_grow_the_limiter_without_bound() -> None:
     assert limiter._failures["a"].maxlen == 5  # per address too
 
 
+def test_failures_of_other_addresses_never_evict_a_blocked_address() -> None:
+    limiter = FailureLimiter(max_failures=3, window_s=60, max_addresses=5)
+    for t in (0.0, 1.0, 2.0):
+        limiter.record_failure("blocked", t)
+    for i in range(20):  # many more addresses than tracked, one failure each
+        limiter.record_failure(f"other-{i}", 3.0 + i)
+    assert len(limiter) == 5
+    assert limiter.retry_after("blocked", 30.0) == 30.0
+
+
+def test_when_every_tracked_address_is_blocked_the_oldest_block_is_forgotten() -> None:
+    limiter = FailureLimiter(max_failures=2, window_s=60, max_addresses=2)
+    for key, t in (("a", 0.0), ("b", 1.0)):
+        limiter.record_failure(key, t)
+        limiter.record_failure(key, t)
+    limiter.record_failure("c", 2.0)
+    assert limiter.retry_after("a", 3.0) is None  # a new address is tracked, bounded memory
+    assert limiter.retry_after("b", 3.0) == 58.0
+    assert len(limiter) == 2
+
+
+def test_attempts_in_progress_count_toward_the_failure_limit() -> None:
+    limiter = FailureLimiter(max_failures=3, window_s=60, max_addresses=100)
+    assert [limiter.begin("a", 0.0) for _ in range(3)] == [None, None, None]
+    assert limiter.begin("a", 0.0) == 1.0  # parallel attempts fill the limit
+    assert limiter.begin("b", 0.0) is None  # another address is unaffected
+    limiter.end("a", 1.0, failed=False)
+    assert limiter.begin("a", 1.0) is None  # a success frees its reservation
+    for _ in range(3):
+        limiter.end("a", 2.0, failed=True)
+    assert limiter.begin("a", 3.0) == 59.0  # three failures: wait for the window
+    assert limiter._attempts == {"b": 1}  # only what is still in progress
+
+
 def test_refusals_are_logged_once_per_window_with_the_count_left_out() -> None:
     throttle = LogThrottle(window_s=60, max_addresses=100)
     assert throttle.admit("a", 0.0) == 0
