@@ -12,6 +12,7 @@ from tidings.service.limits import (
     LogThrottle,
     ReadDeadline,
     ReadPhase,
+    SendRate,
     address_key,
 )
 
@@ -88,6 +89,20 @@ def test_many_failing_addresses_cannot_grow_the_limiter_without_bound() -> None:
     assert limiter._failures["a"].maxlen == 5  # per address too
 
 
+def test_a_client_that_stops_reading_is_too_slow_within_one_window() -> None:
+    rate = SendRate(window_s=10, min_bytes_per_s=1000)
+    rate.start(5_000, 100.0)
+    assert rate.too_slow(5_000, 110.0)
+
+
+def test_a_slow_but_steady_reader_is_judged_on_each_window() -> None:
+    rate = SendRate(window_s=10, min_bytes_per_s=1000)
+    rate.start(0, 0.0)
+    assert not rate.too_slow(12_000, 10.0)
+    assert not rate.too_slow(22_000, 20.0)  # 10,000 bytes in this window: exactly enough
+    assert rate.too_slow(25_000, 30.0)  # an early burst does not pay for a later stall
+
+
 def test_failures_of_other_addresses_never_evict_a_blocked_address() -> None:
     limiter = FailureLimiter(max_failures=3, window_s=60, max_addresses=5)
     for t in (0.0, 1.0, 2.0):
@@ -147,6 +162,8 @@ def test_log_throttle_memory_is_bounded() -> None:
         {"enroll_max_failures": 0},
         {"enroll_failure_window_s": 0},
         {"max_tracked_addresses": 0},
+        {"send_window_s": 0},
+        {"min_send_bytes_per_s": 0},
         {"max_connections_per_address": 300, "limit_concurrency": 256},
     ],
 )

@@ -7,6 +7,8 @@ service uses the event loop's or the injected ``Clock``'s time and tests use pla
 - ``ConnectionCounter``  open connections per client address, capped.
 - ``ReadDeadline``       when a connection must have sent its request line and headers, or its
                          body; slow sending never extends a deadline.
+- ``SendRate``           whether a client reads its response at a minimum rate, once its
+                         connection's send buffer is full.
 - ``FailureLimiter``     failed enrollments (plus attempts in progress) per address in a
                          sliding window; beyond the limit, how long to wait.
 - ``LogThrottle``        at most one log line per address per window, with a count of what
@@ -120,6 +122,33 @@ class ReadDeadline:
     def phase(self) -> ReadPhase | None:
         """The phase last observed."""
         return self._phase
+
+
+class SendRate:
+    """Whether a client reads its response fast enough, judged over windows of ``window_s``.
+
+    The caller starts a window when the connection's send buffer fills (the client is not
+    keeping up) and checks at its end: a client that took fewer than ``min_bytes_per_s`` times
+    the window's length is too slow. Each check starts the next window, so a slow but steady
+    download is judged on its recent rate, and a client that stopped reading is found within
+    one window.
+    """
+
+    def __init__(self, *, window_s: float, min_bytes_per_s: int) -> None:
+        self.window_s = window_s
+        self._min_rate = min_bytes_per_s
+        self._since = 0.0
+        self._sent = 0
+
+    def start(self, sent: int, now: float) -> None:
+        """Start a window at ``now``; ``sent`` is the bytes the client has taken so far."""
+        self._since, self._sent = now, sent
+
+    def too_slow(self, sent: int, now: float) -> bool:
+        """True when the client took too few bytes since the window began; starts the next."""
+        taken, elapsed = sent - self._sent, now - self._since
+        self.start(sent, now)
+        return taken < self._min_rate * elapsed
 
 
 class FailureLimiter:

@@ -17,12 +17,19 @@ returns, per listening port, a subclass of uvicorn's ``H11Protocol`` for
   handshake on HTTPS).
 - request line plus headers larger than ``max_header_bytes``, however the bytes arrive: 431
   and the connection is closed (``HeadBoundedConnection``, on h11's public API).
+- a minimum read rate for responses (``limits.SendRate``): once the transport's send buffer
+  is full (``pause_writing``), a client must take ``min_send_bytes_per_s`` on average over
+  each ``send_window_s`` until it catches up, or the connection is aborted. Without it a
+  client that never reads its response (a large payload, or thousands of pipelined requests)
+  held its slot forever. Pipelined requests cannot pile up unread input: uvicorn stops
+  reading while a parsed request waits for its response (h11's ``PAUSED``), so at most one
+  read's worth is buffered beyond the request being answered.
 
 This is the one module that relies on uvicorn's internals: the ``H11Protocol`` constructor
-and methods overridden below, its attributes ``conn``, ``transport``, ``loop`` and ``client``,
-and ``_unset_keepalive_if_required``. ``UVICORN_INTERNALS`` lists them;
-tests/service/test_hostile_connections.py fails if uvicorn changes them, and pyproject.toml
-pins uvicorn to the versions checked.
+and methods overridden below, its attributes ``conn``, ``transport``, ``loop``, ``client`` and
+``flow`` (``FlowControl.write_paused``), and ``_unset_keepalive_if_required``.
+``UVICORN_INTERNALS`` lists them; tests/service/test_hostile_connections.py fails if uvicorn
+changes them, and pyproject.toml pins uvicorn to the versions checked.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
+import socket
+import struct
 from typing import Any, ClassVar
 
 import h11
@@ -43,6 +52,7 @@ from tidings.service.limits import (
     LogThrottle,
     ReadDeadline,
     ReadPhase,
+    SendRate,
     address_key,
 )
 
@@ -57,9 +67,10 @@ UVICORN_INTERNALS = {
         "data_received",
         "on_response_complete",
         "send_400_response",
+        "pause_writing",
         "_unset_keepalive_if_required",
     ),
-    "attributes": ("conn", "transport", "loop", "client"),
+    "attributes": ("conn", "transport", "loop", "client", "flow"),
 }
 LOG_WINDOW_S = 60.0  # seconds: at most one line per client address about its connections
 
@@ -102,6 +113,61 @@ class HeadBoundedConnection(h11.Connection):
             raise
 
 
+class CountingTransport(asyncio.Transport):
+    """A transport that counts what is written through it, to tell what the client has taken.
+
+    ``sent`` is the bytes written less those still in the transport's buffer: what the kernel
+    took, which a client can only make room for by reading.
+    """
+
+    def __init__(self, inner: asyncio.Transport) -> None:
+        super().__init__()
+        self._inner = inner
+        self._written = 0
+
+    @property
+    def sent(self) -> int:
+        """Bytes written that left the transport's buffer."""
+        return self._written - self._inner.get_write_buffer_size()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._written += memoryview(data).nbytes
+        self._inner.write(data)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._inner.get_extra_info(name, default)
+
+    def is_closing(self) -> bool:
+        return self._inner.is_closing()
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def abort(self) -> None:
+        self._inner.abort()
+
+    def is_reading(self) -> bool:
+        return self._inner.is_reading()
+
+    def pause_reading(self) -> None:
+        self._inner.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._inner.resume_reading()
+
+    def get_write_buffer_size(self) -> int:
+        return self._inner.get_write_buffer_size()
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._inner.set_write_buffer_limits(high, low)
+
+    def can_write_eof(self) -> bool:
+        return self._inner.can_write_eof()
+
+    def write_eof(self) -> None:
+        self._inner.write_eof()
+
+
 class GuardedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with read deadlines, a per-address cap and a bounded head.
 
@@ -126,12 +192,18 @@ class GuardedH11Protocol(H11Protocol):
             head_s=self.limits.header_timeout_s,
             body_s=self.limits.body_timeout_s,
         )
+        self._send_rate = SendRate(
+            window_s=self.limits.send_window_s, min_bytes_per_s=self.limits.min_send_bytes_per_s
+        )
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
+        self._send_timer: asyncio.TimerHandle | None = None
+        self._counting: CountingTransport | None = None
         self._address: str | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        self._counting = CountingTransport(transport)
+        super().connection_made(self._counting)
         if self.client is not None:
             key = address_key(self.client[0])
             if not self.counter.try_open(key):
@@ -144,6 +216,9 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timer()
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
         if self._address is not None:
             self.counter.close(self._address)
             self._address = None
@@ -161,6 +236,29 @@ class GuardedH11Protocol(H11Protocol):
         # TLS that waits up to asyncio's shutdown timeout (30 s) for a peer that may not care.
         self._unset_keepalive_if_required()
         self._watch()
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        # The client does not keep up: from now on it must read at the minimum rate.
+        if self._send_timer is None and self._counting is not None:
+            self._send_rate.start(self._counting.sent, self.loop.time())
+            self._send_timer = self.loop.call_later(self._send_rate.window_s, self._check_send)
+
+    def _check_send(self) -> None:
+        self._send_timer = None
+        if self._counting is None or self.transport.is_closing():
+            return
+        if self._send_rate.too_slow(self._counting.sent, self.loop.time()):
+            if self._address is not None:
+                self._log(self._address, "closed a connection: response read too slowly")
+            # Reset, not just abort: a plain close would leave the kernel holding the unread
+            # send buffer (megabytes on loopback) and retrying against the client's zero window.
+            sock = self.transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.transport.abort()
+        elif self.flow.write_paused:  # still behind: judge the next window too
+            self._send_timer = self.loop.call_later(self._send_rate.window_s, self._check_send)
 
     def send_400_response(self, msg: str) -> None:
         status = self.conn.refusal_status if isinstance(self.conn, HeadBoundedConnection) else 400
