@@ -421,6 +421,29 @@ def test_a_slow_but_steady_download_completes(data_dir: Path, ca_context: ssl.SS
     assert received > BIG_PAYLOAD_BYTES  # headers plus the whole body: not cut off
 
 
+HANDSHAKE_WAIT_S = 30.0  # seconds: generous, yet half of asyncio's default 60 s deadline
+
+
+def test_connections_that_never_start_tls_are_capped_and_closed_by_the_handshake_deadline(
+    data_dir: Path, ca_context: ssl.SSLContext
+) -> None:
+    limits = {"max_connections_per_address": 16, "limit_concurrency": 64}
+    with service_with(data_dir, tls_handshake_timeout_s=2.0, **limits) as service:
+        host, port = host_port(service.base_url)
+        with contextlib.ExitStack() as stack:
+            bare = [  # TCP only: not one byte of TLS
+                stack.enter_context(socket.create_connection((host, port), 30, (ATTACKER, 0)))
+                for _ in range(300)
+            ]
+            request = f"GET /health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+            answer = exchange(service.base_url, ca_context, request.encode(), source=HONEST)
+            assert status_of(answer) == 200
+            still_open = [s for s in bare if not closed_without_reading(s, HANDSHAKE_WAIT_S)]
+            assert not still_open, f"{len(still_open)} of {len(bare)} still open"
+        answer = exchange(service.base_url, ca_context, request.encode(), source=ATTACKER)
+        assert status_of(answer) == 200  # their slots were freed
+
+
 def test_uvicorn_still_has_what_the_guarded_protocol_relies_on() -> None:
     """Fails when an upgrade of uvicorn changes the internals protocol.py builds on."""
     for name in UVICORN_INTERNALS["methods"]:
@@ -441,6 +464,8 @@ def test_uvicorn_still_has_what_the_guarded_protocol_relies_on() -> None:
         )
         for name in UVICORN_INTERNALS["attributes"]:
             assert hasattr(protocol, name), name
+        for name in UVICORN_INTERNALS["config"]:
+            assert hasattr(config, name), name
         assert isinstance(protocol.conn, HeadBoundedConnection)  # type: ignore[attr-defined]
         assert protocol.loop is loop  # type: ignore[attr-defined]
     finally:

@@ -47,6 +47,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
 from tidings.service.config import ServiceConfig
+from tidings.service.handshake import tls_acceptor
 from tidings.service.limits import (
     ConnectionCounter,
     LogThrottle,
@@ -71,6 +72,7 @@ UVICORN_INTERNALS = {
         "_unset_keepalive_if_required",
     ),
     "attributes": ("conn", "transport", "loop", "client", "flow"),
+    "config": ("ssl", "http_protocol_class"),  # read and replaced after load()
 }
 LOG_WINDOW_S = 60.0  # seconds: at most one line per client address about its connections
 
@@ -200,31 +202,60 @@ class GuardedH11Protocol(H11Protocol):
         self._send_timer: asyncio.TimerHandle | None = None
         self._counting: CountingTransport | None = None
         self._address: str | None = None
+        self._admitted = False
+        # asyncio's start_tls may deliver the first request before it returns the transport
+        # (handshake.TLSAcceptor): kept until connection_made, at most one read.
+        self._early: list[bytes] = []
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if not self.admit(transport):
+            return
         self._counting = CountingTransport(transport)
         super().connection_made(self._counting)
-        if self.client is not None:
-            key = address_key(self.client[0])
+        self._watch()
+        early, self._early = self._early, []
+        for data in early:
+            self.data_received(data)
+
+    def admit(self, transport: asyncio.Transport) -> bool:
+        """Count this connection against its address's cap, once (HTTPS: before the handshake).
+
+        Returns:
+            False when the address is at its cap: the transport is then aborted.
+        """
+        if self._admitted:
+            return True
+        self._admitted = True
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and peer:
+            key = address_key(str(peer[0]))
             if not self.counter.try_open(key):
                 open_now = self.counter.open_count(key)
                 self._log(key, f"refused a connection: {open_now} already open from it")
                 transport.abort()
-                return
+                return False
             self._address = key
-        self._watch()
+        return True
+
+    def release(self) -> None:
+        """Stop counting this connection (closed, or its handshake failed)."""
+        if self._address is not None:
+            self.counter.close(self._address)
+            self._address = None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timer()
         if self._send_timer is not None:
             self._send_timer.cancel()
             self._send_timer = None
-        if self._address is not None:
-            self.counter.close(self._address)
-            self._address = None
-        super().connection_lost(exc)
+        self.release()
+        if self._counting is not None:  # refused before uvicorn saw it: nothing of its to undo
+            super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._counting is None:
+            self._early.append(data)
+            return
         if self.transport.is_closing():
             return  # refused, timed out or answered with an error: nothing more is read
         super().data_received(data)
@@ -318,6 +349,25 @@ class GuardedH11Protocol(H11Protocol):
             return
         more = f" ({left_out} more about this address not logged)" if left_out else ""
         logger.warning("%s: %s%s", key, message, more)
+
+
+def serve_tls_in_protocol(uv_config: Config, limits: ServiceConfig) -> None:
+    """Move TLS from uvicorn's listening socket into the protocol (``handshake.TLSAcceptor``).
+
+    uvicorn hands its SSL context to ``loop.create_server``, where the handshake has asyncio's
+    default 60 s deadline and the protocol sees a connection only once it is done, so
+    connections that never start TLS escaped the per-address cap and every deadline. After
+    ``uv_config.load()`` (which reports unusable TLS files), the context moves to the acceptor.
+
+    Args:
+        uv_config: A loaded uvicorn config whose ``http`` is a ``guarded_protocol`` class.
+        limits: The TLS handshake deadline and the cap on handshakes in progress.
+    """
+    context, protocol_class = uv_config.ssl, uv_config.http_protocol_class
+    if context is None or not issubclass(protocol_class, GuardedH11Protocol):
+        return
+    uv_config.ssl = None
+    uv_config.http_protocol_class = tls_acceptor(protocol_class, context, limits)  # type: ignore[assignment]
 
 
 def guarded_protocol(config: ServiceConfig) -> type[GuardedH11Protocol]:

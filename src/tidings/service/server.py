@@ -31,7 +31,7 @@ import uvicorn
 from tidings.errors import ConfigError
 from tidings.service.app import create_app
 from tidings.service.config import ServiceConfig
-from tidings.service.protocol import guarded_protocol
+from tidings.service.protocol import guarded_protocol, serve_tls_in_protocol
 
 logger = logging.getLogger(__name__)
 
@@ -219,6 +219,7 @@ class _ServerGroup:
         except (OSError, ssl.SSLError) as e:
             sock.close()
             raise ConfigError(f"cannot load the TLS certificate or key: {e}") from e
+        serve_tls_in_protocol(uv_config, config)  # per-address cap and deadline before TLS
         self._servers.append((_Server(uv_config), sock))
         return sock
 
