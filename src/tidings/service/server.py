@@ -32,6 +32,7 @@ from tidings.errors import ConfigError
 from tidings.service.app import create_app
 from tidings.service.config import ServiceConfig
 from tidings.service.protocol import guarded_protocol, serve_tls_in_protocol
+from tidings.service.resources import AcceptErrorHandler, raise_open_files_limit
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ def serve(
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     group = _ServerGroup(data_dir, config, resign)
+    raise_open_files_limit(config)
     asyncio.run(group.run(handle_signals=True))
 
 
@@ -155,6 +157,7 @@ class _ServerGroup:
     async def run(self, *, handle_signals: bool) -> None:
         """Serve until ``request_exit`` (or, with ``handle_signals``, SIGTERM/SIGINT)."""
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(AcceptErrorHandler())  # out of fds: no traceback per accept
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.request_exit)
