@@ -365,14 +365,18 @@ def slow_reader(url: str, context: ssl.SSLContext, request: bytes, source: str) 
     return sock
 
 
-def closed_without_reading(sock: socket.socket, wait_s: float) -> bool:
-    """True when the server ends ``sock``'s connection within ``wait_s``; reads nothing."""
+def still_open_after(socks: list[socket.socket], wait_s: float) -> list[socket.socket]:
+    """Those of ``socks`` the server has not ended within ``wait_s``; reads nothing."""
     deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        if sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] != TCP_ESTABLISHED:
-            return True
+    while True:
+        open_now = [
+            s
+            for s in socks
+            if s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == TCP_ESTABLISHED
+        ]
+        if not open_now or time.monotonic() > deadline:
+            return open_now
         time.sleep(0.1)
-    return False
 
 
 @pytest.mark.parametrize("scheme", ["https", "http"])
@@ -396,7 +400,7 @@ def test_clients_that_never_read_their_response_are_closed_and_free_their_slots(
             readers.append(  # thousands of pipelined requests whose responses are never read
                 stack.enter_context(slow_reader(url, ca_context, pipelined, "127.0.1.4"))
             )
-            open_now = [s for s in readers if not closed_without_reading(s, CLOSE_WAIT_S)]
+            open_now = still_open_after(readers, CLOSE_WAIT_S)
             assert not open_now, f"{len(open_now)} of {len(readers)} slow readers still open"
         request = f"GET /health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
         assert status_of(exchange(url, ca_context, request.encode(), source=HONEST)) == 200
@@ -438,7 +442,7 @@ def test_connections_that_never_start_tls_are_capped_and_closed_by_the_handshake
             request = f"GET /health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
             answer = exchange(service.base_url, ca_context, request.encode(), source=HONEST)
             assert status_of(answer) == 200
-            still_open = [s for s in bare if not closed_without_reading(s, HANDSHAKE_WAIT_S)]
+            still_open = still_open_after(bare, HANDSHAKE_WAIT_S)
             assert not still_open, f"{len(still_open)} of {len(bare)} still open"
         answer = exchange(service.base_url, ca_context, request.encode(), source=ATTACKER)
         assert status_of(answer) == 200  # their slots were freed
