@@ -70,9 +70,11 @@ class TLSAcceptor(asyncio.Protocol):
         self._task = task
 
     def connection_lost(self, exc: Exception | None) -> None:
-        # Only before start_tls takes the transport over (refused, or gone at once).
+        # Only before start_tls takes the transport over (refused, or gone at once): the
+        # task may not have started, so the slot is released here (release is idempotent).
         if self._task is not None:
             self._task.cancel()
+            self._app.release()
 
     async def _handshake(self, transport: asyncio.Transport) -> None:
         loop = asyncio.get_running_loop()
