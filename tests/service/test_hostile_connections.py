@@ -341,6 +341,113 @@ def test_headers_dripping_past_max_header_bytes_get_431(
     assert status_of(answer) == 431
 
 
+BIG_PAYLOAD_BYTES = 16 * 1024 * 1024  # far more than loopback's socket buffers absorb
+TCP_ESTABLISHED = 1  # Linux tcp_states.h; the first byte of TCP_INFO
+
+
+def big_payload(data_dir: Path) -> str:
+    """Write a large target and return its URL path."""
+    path = data_dir / "repo" / "targets" / "big.bin"
+    path.write_bytes(bytes(range(256)) * (BIG_PAYLOAD_BYTES // 256))
+    return "/targets/big.bin"
+
+
+def slow_reader(url: str, context: ssl.SSLContext, request: bytes, source: str) -> socket.socket:
+    """A connection with a tiny receive buffer that sends ``request`` and never reads."""
+    host, port = host_port(url)
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: small window
+    tcp.bind((source, 0))
+    tcp.settimeout(30)
+    tcp.connect((host, port))
+    sock = context.wrap_socket(tcp, server_hostname=host) if url.startswith("https") else tcp
+    sock.sendall(request)
+    return sock
+
+
+def still_open_after(socks: list[socket.socket], wait_s: float) -> list[socket.socket]:
+    """Those of ``socks`` the server has not ended within ``wait_s``; reads nothing."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        open_now = [
+            s
+            for s in socks
+            if s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == TCP_ESTABLISHED
+        ]
+        if not open_now or time.monotonic() > deadline:
+            return open_now
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("scheme", ["https", "http"])
+def test_clients_that_never_read_their_response_are_closed_and_free_their_slots(
+    data_dir: Path, ca_context: ssl.SSLContext, scheme: str
+) -> None:
+    target = big_payload(data_dir)
+    limits = {"limit_concurrency": 8, "max_connections_per_address": 2}
+    rate = {"send_window_s": 1.0, "min_send_bytes_per_s": 64 * 1024}
+    with service_with(data_dir, **limits, **rate) as service:
+        url = service.base_url if scheme == "https" else service.plain_base_url
+        assert url is not None
+        host, _ = host_port(url)
+        get = f"GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+        pipelined = f"GET /health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode() * 20_000
+        with contextlib.ExitStack() as stack:
+            readers = [  # 4 addresses x 2: every slot of limit_concurrency
+                stack.enter_context(slow_reader(url, ca_context, get, f"127.0.1.{i // 2 + 1}"))
+                for i in range(7)
+            ]
+            readers.append(  # thousands of pipelined requests whose responses are never read
+                stack.enter_context(slow_reader(url, ca_context, pipelined, "127.0.1.4"))
+            )
+            open_now = still_open_after(readers, CLOSE_WAIT_S)
+            assert not open_now, f"{len(open_now)} of {len(readers)} slow readers still open"
+        request = f"GET /health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        assert status_of(exchange(url, ca_context, request.encode(), source=HONEST)) == 200
+
+
+def test_a_slow_but_steady_download_completes(data_dir: Path, ca_context: ssl.SSLContext) -> None:
+    target = big_payload(data_dir)
+    rate = {"send_window_s": 1.0, "min_send_bytes_per_s": 256 * 1024}
+    with service_with(data_dir, **rate) as service:
+        host, _ = host_port(service.base_url)
+        request = f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        with slow_reader(service.base_url, ca_context, request.encode(), HONEST) as sock:
+            received = 0
+            started = time.monotonic()
+            with contextlib.suppress(ConnectionError, ssl.SSLError):
+                while chunk := sock.recv(16_384):
+                    received += len(chunk)
+                    # Pace to ~4 MiB/s, 16x the minimum: steady, never a burst to catch up.
+                    ahead_s = received / (4 * 1024 * 1024) - (time.monotonic() - started)
+                    if ahead_s > 0:
+                        time.sleep(ahead_s)
+    assert received > BIG_PAYLOAD_BYTES  # headers plus the whole body: not cut off
+
+
+HANDSHAKE_WAIT_S = 30.0  # seconds: generous, yet half of asyncio's default 60 s deadline
+
+
+def test_connections_that_never_start_tls_are_capped_and_closed_by_the_handshake_deadline(
+    data_dir: Path, ca_context: ssl.SSLContext
+) -> None:
+    limits = {"max_connections_per_address": 16, "limit_concurrency": 64}
+    with service_with(data_dir, tls_handshake_timeout_s=2.0, **limits) as service:
+        host, port = host_port(service.base_url)
+        with contextlib.ExitStack() as stack:
+            bare = [  # TCP only: not one byte of TLS
+                stack.enter_context(socket.create_connection((host, port), 30, (ATTACKER, 0)))
+                for _ in range(300)
+            ]
+            request = f"GET /health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+            answer = exchange(service.base_url, ca_context, request.encode(), source=HONEST)
+            assert status_of(answer) == 200
+            still_open = still_open_after(bare, HANDSHAKE_WAIT_S)
+            assert not still_open, f"{len(still_open)} of {len(bare)} still open"
+        answer = exchange(service.base_url, ca_context, request.encode(), source=ATTACKER)
+        assert status_of(answer) == 200  # their slots were freed
+
+
 def test_uvicorn_still_has_what_the_guarded_protocol_relies_on() -> None:
     """Fails when an upgrade of uvicorn changes the internals protocol.py builds on."""
     for name in UVICORN_INTERNALS["methods"]:
@@ -361,6 +468,8 @@ def test_uvicorn_still_has_what_the_guarded_protocol_relies_on() -> None:
         )
         for name in UVICORN_INTERNALS["attributes"]:
             assert hasattr(protocol, name), name
+        for name in UVICORN_INTERNALS["config"]:
+            assert hasattr(config, name), name
         assert isinstance(protocol.conn, HeadBoundedConnection)  # type: ignore[attr-defined]
         assert protocol.loop is loop  # type: ignore[attr-defined]
     finally:

@@ -175,6 +175,39 @@ def test_enrollment_failures_are_not_counted_against_another_address(
     assert honest.post("/v1/enroll", content=b"junk").status_code == 400
 
 
+def test_parallel_enrollments_cannot_all_try_a_token_before_the_first_fails(
+    service: ServiceEndpoints, ca_context: ssl.SSLContext
+) -> None:
+    host, port = service.base_url.removeprefix("https://").rsplit(":", 1)
+    body = json.dumps({"token": "tdt_guess", "csr": "x"}).encode()
+    head = (
+        f"POST /v1/enroll HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    attempts = []
+    try:
+        for _ in range(12):  # every head first: each passes the check before any body
+            tcp = socket.create_connection((host, int(port)), 30, ("127.0.0.3", 0))
+            attempts.append(ca_context.wrap_socket(tcp, server_hostname=host))
+            attempts[-1].sendall(head)
+        time.sleep(0.5)  # let the server read every head (no effect on the outcome if slower)
+        for tls in attempts:
+            tls.sendall(body)
+        statuses = [int(read_all(tls).split(b" ", 2)[1]) for tls in attempts]
+    finally:
+        for tls in attempts:
+            tls.close()
+    assert statuses.count(403) <= 3  # enroll_max_failures: no more tokens were checked
+    assert statuses.count(403) + statuses.count(429) == len(attempts), statuses
+
+
+def read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65_536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def test_nested_json_body_is_still_json_for_honest_bodies() -> None:
     body = json.dumps({"token": "tdt_x", "csr": "x", "hostname": "pc-1"}).encode()
     assert parse_enroll_request(body).hostname == "pc-1"

@@ -12,6 +12,7 @@ from tidings.service.limits import (
     LogThrottle,
     ReadDeadline,
     ReadPhase,
+    SendRate,
     address_key,
 )
 
@@ -88,6 +89,54 @@ def test_many_failing_addresses_cannot_grow_the_limiter_without_bound() -> None:
     assert limiter._failures["a"].maxlen == 5  # per address too
 
 
+def test_a_client_that_stops_reading_is_too_slow_within_one_window() -> None:
+    rate = SendRate(window_s=10, min_bytes_per_s=1000)
+    rate.start(5_000, 100.0)
+    assert rate.too_slow(5_000, 110.0)
+
+
+def test_a_slow_but_steady_reader_is_judged_on_each_window() -> None:
+    rate = SendRate(window_s=10, min_bytes_per_s=1000)
+    rate.start(0, 0.0)
+    assert not rate.too_slow(12_000, 10.0)
+    assert not rate.too_slow(22_000, 20.0)  # 10,000 bytes in this window: exactly enough
+    assert rate.too_slow(25_000, 30.0)  # an early burst does not pay for a later stall
+
+
+def test_failures_of_other_addresses_never_evict_a_blocked_address() -> None:
+    limiter = FailureLimiter(max_failures=3, window_s=60, max_addresses=5)
+    for t in (0.0, 1.0, 2.0):
+        limiter.record_failure("blocked", t)
+    for i in range(20):  # many more addresses than tracked, one failure each
+        limiter.record_failure(f"other-{i}", 3.0 + i)
+    assert len(limiter) == 5
+    assert limiter.retry_after("blocked", 30.0) == 30.0
+
+
+def test_when_every_tracked_address_is_blocked_the_oldest_block_is_forgotten() -> None:
+    limiter = FailureLimiter(max_failures=2, window_s=60, max_addresses=2)
+    for key, t in (("a", 0.0), ("b", 1.0)):
+        limiter.record_failure(key, t)
+        limiter.record_failure(key, t)
+    limiter.record_failure("c", 2.0)
+    assert limiter.retry_after("a", 3.0) is None  # a new address is tracked, bounded memory
+    assert limiter.retry_after("b", 3.0) == 58.0
+    assert len(limiter) == 2
+
+
+def test_attempts_in_progress_count_toward_the_failure_limit() -> None:
+    limiter = FailureLimiter(max_failures=3, window_s=60, max_addresses=100)
+    assert [limiter.begin("a", 0.0) for _ in range(3)] == [None, None, None]
+    assert limiter.begin("a", 0.0) == 1.0  # parallel attempts fill the limit
+    assert limiter.begin("b", 0.0) is None  # another address is unaffected
+    limiter.end("a", 1.0, failed=False)
+    assert limiter.begin("a", 1.0) is None  # a success frees its reservation
+    for _ in range(3):
+        limiter.end("a", 2.0, failed=True)
+    assert limiter.begin("a", 3.0) == 59.0  # three failures: wait for the window
+    assert limiter._attempts == {"b": 1}  # only what is still in progress
+
+
 def test_refusals_are_logged_once_per_window_with_the_count_left_out() -> None:
     throttle = LogThrottle(window_s=60, max_addresses=100)
     assert throttle.admit("a", 0.0) == 0
@@ -113,6 +162,8 @@ def test_log_throttle_memory_is_bounded() -> None:
         {"enroll_max_failures": 0},
         {"enroll_failure_window_s": 0},
         {"max_tracked_addresses": 0},
+        {"send_window_s": 0},
+        {"min_send_bytes_per_s": 0},
         {"max_connections_per_address": 300, "limit_concurrency": 256},
     ],
 )

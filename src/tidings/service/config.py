@@ -35,6 +35,14 @@ class ServiceConfig:
             counted like ``timeout_keep_alive_s``; sending slowly does not extend it.
         body_timeout_s: Seconds a client has to send a complete request body (enrollment),
             counted from the end of its headers.
+        tls_handshake_timeout_s: Seconds a client has to complete its TLS handshake from
+            the moment its connection is accepted; at most ``limit_concurrency`` handshakes
+            run at once per port, more are closed at once.
+        send_window_s: Seconds over which a client that does not keep up with its response
+            (the server's send buffer is full) must read at least ``min_send_bytes_per_s``;
+            a client that stalls is disconnected within about this long.
+        min_send_bytes_per_s: Bytes per second a client must read of its response, averaged
+            over ``send_window_s``, while it does not keep up; slower readers are disconnected.
         max_connections_per_address: Open connections one client address may hold per
             listening port (IPv6: per /64); more are closed at once.
         limit_concurrency: Connections plus in-flight requests above which the server answers
@@ -60,6 +68,9 @@ class ServiceConfig:
     timeout_keep_alive_s: float = 5.0  # seconds
     header_timeout_s: float = 10.0  # seconds
     body_timeout_s: float = 10.0  # seconds
+    tls_handshake_timeout_s: float = 10.0  # seconds
+    send_window_s: float = 10.0  # seconds
+    min_send_bytes_per_s: int = 1024  # bytes per second
     max_connections_per_address: int = 32  # connections, per port
     limit_concurrency: int = 256  # connections + requests, per port
     max_header_bytes: int = 16_384  # bytes
@@ -86,6 +97,9 @@ class ServiceConfig:
             "timeout_keep_alive_s": self.timeout_keep_alive_s,
             "header_timeout_s": self.header_timeout_s,
             "body_timeout_s": self.body_timeout_s,
+            "tls_handshake_timeout_s": self.tls_handshake_timeout_s,
+            "send_window_s": self.send_window_s,
+            "min_send_bytes_per_s": self.min_send_bytes_per_s,
             "max_connections_per_address": self.max_connections_per_address,
             "limit_concurrency": self.limit_concurrency,
             "max_header_bytes": self.max_header_bytes,

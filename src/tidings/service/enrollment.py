@@ -57,6 +57,7 @@ ENROLL_PATH = "/v1/enroll"
 CA_PATH = "/v1/ca.pem"
 MAX_ENROLL_BODY_BYTES = 16_384  # bytes; a P-256 CSR in PEM is about 500
 MAX_CA_BYTES = 65_536  # bytes
+FAILED_STATUSES = (400, 403, 413)  # refused token, malformed or oversized request
 MAX_ROOT_BYTES = 1_048_576  # bytes; a root with many keys stays far below
 DEVICE_CERT_DAYS = 365  # days
 
@@ -139,25 +140,32 @@ def add_enrollment_routes(
     @app.post(ENROLL_PATH)
     async def post_enroll(request: Request) -> Response:
         address = address_key(request.client.host) if request.client else "unknown"
-        wait_s = refusals.retry_after(address)
+        wait_s = refusals.begin(address)  # reserved: parallel attempts count before failing
         if wait_s is not None:  # refused before reading the body or looking at the token
             refusals.log(address, "too many failed enrollments")
             return _error(429, "too many failed enrollments: retry later", retry_after_s=wait_s)
-        body = bytearray()
+        response: Response | None = None
         try:
-            async for chunk in request.stream():  # bounded by the guard; re-checked here
-                body += chunk
-                if len(body) > MAX_ENROLL_BODY_BYTES:
-                    too_large = _error(413, "request too large")
-                    refusals.record(address, too_large)
-                    return too_large
-        except ClientDisconnect:  # gone mid-body (or closed by the body deadline)
-            logger.debug("client %s disconnected during enrollment", address)
-            return Response(status_code=400)  # nobody left to read it
-        response = await run_in_threadpool(enroller.enroll, bytes(body))
-        if response.status_code in (400, 403):
-            refusals.record(address, response)
+            response = await _enroll(request, address, enroller)
+        finally:  # a disconnect (or cancellation) is not counted as a failure
+            refusals.end(address, response)
+        if response is None:
+            return Response(status_code=400)  # gone: nobody left to read it
         return response
+
+
+async def _enroll(request: Request, address: str, enroller: _Enroller) -> Response | None:
+    """Read the body and enroll; None when the client went away before its body was read."""
+    body = bytearray()
+    try:
+        async for chunk in request.stream():  # bounded by the guard; re-checked here
+            body += chunk
+            if len(body) > MAX_ENROLL_BODY_BYTES:
+                return _error(413, "request too large")
+    except ClientDisconnect:  # gone mid-body (or closed by the body deadline)
+        logger.debug("client %s disconnected during enrollment", address)
+        return None
+    return await run_in_threadpool(enroller.enroll, bytes(body))
 
 
 class _Refusals:
@@ -174,16 +182,20 @@ class _Refusals:
             window_s=config.enroll_failure_window_s, max_addresses=config.max_tracked_addresses
         )
 
-    def retry_after(self, address: str) -> float | None:
-        return self._limiter.retry_after(address, self._clock.monotonic())
+    def begin(self, address: str) -> float | None:
+        """Reserve an attempt; None when ``address`` may try now, else seconds to wait."""
+        return self._limiter.begin(address, self._clock.monotonic())
 
-    def record(self, address: str, response: Response) -> None:
-        self._limiter.record_failure(address, self._clock.monotonic())
-        try:
-            reason = json.loads(bytes(response.body))["error"]
-        except (ValueError, KeyError, TypeError):
-            reason = f"HTTP {response.status_code}"
-        self.log(address, reason)
+    def end(self, address: str, response: Response | None) -> None:
+        """Release the attempt; a 400, 403 or 413 ``response`` counts (and is logged) as failed."""
+        failed = response is not None and response.status_code in FAILED_STATUSES
+        self._limiter.end(address, self._clock.monotonic(), failed=failed)
+        if response is not None and failed:
+            try:
+                reason = json.loads(bytes(response.body))["error"]
+            except (ValueError, KeyError, TypeError):
+                reason = f"HTTP {response.status_code}"
+            self.log(address, reason)
 
     def log(self, address: str, reason: str) -> None:
         left_out = self._log.admit(address, self._clock.monotonic())

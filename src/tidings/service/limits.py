@@ -7,15 +7,17 @@ service uses the event loop's or the injected ``Clock``'s time and tests use pla
 - ``ConnectionCounter``  open connections per client address, capped.
 - ``ReadDeadline``       when a connection must have sent its request line and headers, or its
                          body; slow sending never extends a deadline.
-- ``FailureLimiter``     failed enrollments per address in a sliding window; beyond the limit,
-                         how long to wait.
+- ``SendRate``           whether a client reads its response at a minimum rate, once its
+                         connection's send buffer is full.
+- ``FailureLimiter``     failed enrollments (plus attempts in progress) per address in a
+                         sliding window; beyond the limit, how long to wait.
 - ``LogThrottle``        at most one log line per address per window, with a count of what
                          was left out.
 
 Invariants: memory is bounded whatever clients do: the counter holds only addresses with open
 connections (at most the server's concurrency limit), the limiter and the throttle at most
-``max_addresses`` addresses (the least recently seen is forgotten first) and, per address, at
-most ``max_failures`` timestamps.
+``max_addresses`` addresses (the least recently seen is forgotten first; the limiter keeps
+blocked addresses over unblocked ones) and, per address, at most ``max_failures`` timestamps.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import ipaddress
 from collections import OrderedDict, deque
 
 IPV6_PREFIX_BITS = 64  # one subscriber usually gets a whole /64: count it as one client
+BUSY_RETRY_S = 1.0  # seconds to wait when attempts in progress, not failures, fill the limit
 
 
 def address_key(host: str) -> str:
@@ -121,12 +124,48 @@ class ReadDeadline:
         return self._phase
 
 
+class SendRate:
+    """Whether a client reads its response fast enough, judged over windows of ``window_s``.
+
+    The caller starts a window when the connection's send buffer fills (the client is not
+    keeping up) and checks at its end: a client that took fewer than ``min_bytes_per_s`` times
+    the window's length is too slow. Each check starts the next window, so a slow but steady
+    download is judged on its recent rate, and a client that stopped reading is found within
+    one window.
+    """
+
+    def __init__(self, *, window_s: float, min_bytes_per_s: int) -> None:
+        self.window_s = window_s
+        self._min_rate = min_bytes_per_s
+        self._since = 0.0
+        self._sent = 0
+
+    def start(self, sent: int, now: float) -> None:
+        """Start a window at ``now``; ``sent`` is the bytes the client has taken so far."""
+        self._since, self._sent = now, sent
+
+    def too_slow(self, sent: int, now: float) -> bool:
+        """True when the client took too few bytes since the window began; starts the next."""
+        taken, elapsed = sent - self._sent, now - self._since
+        self.start(sent, now)
+        return taken < self._min_rate * elapsed
+
+
 class FailureLimiter:
     """Failures per address in a sliding window of ``window_s`` seconds.
 
     After ``max_failures`` failures within the window an address must wait until the oldest
     of them leaves the window; failures are not recorded while it waits (the caller refuses
     without trying), so the wait never grows.
+
+    Attempts still in progress count too: ``begin`` reserves one (refused when failures plus
+    attempts in progress reach the limit) and ``end`` releases it, so requests sent in
+    parallel cannot all pass the check before the first of them fails.
+
+    When more than ``max_addresses`` addresses are tracked, the least recently failed address
+    that is *not* blocked is forgotten: forgetting a blocked one would lift its block. Only
+    when every tracked address is blocked is the oldest of them forgotten, so an attacker
+    with more addresses than that still pays ``max_failures`` failures per address unblocked.
     """
 
     def __init__(self, *, max_failures: int, window_s: float, max_addresses: int) -> None:
@@ -134,20 +173,33 @@ class FailureLimiter:
         self._window = window_s
         self._max_addresses = max_addresses
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._attempts: dict[str, int] = {}  # attempts in progress (bounded by connections)
 
     def retry_after(self, key: str, now: float) -> float | None:
         """Seconds ``key`` must wait before trying again, or None when it may try now."""
-        times = self._failures.get(key)
-        if times is None:
+        failures = self._recent(key, now)
+        if len(failures) + self._attempts.get(key, 0) < self._max:
             return None
-        while times and times[0] <= now - self._window:
-            times.popleft()
-        if not times:
-            del self._failures[key]
-            return None
-        if len(times) < self._max:
-            return None
-        return times[0] + self._window - now
+        if len(failures) < self._max:  # attempts in progress fill the limit: ask again soon
+            return min(BUSY_RETRY_S, self._window)
+        return failures[0] + self._window - now
+
+    def begin(self, key: str, now: float) -> float | None:
+        """Reserve an attempt for ``key``: None when reserved, else ``retry_after``'s wait."""
+        wait = self.retry_after(key, now)
+        if wait is None:
+            self._attempts[key] = self._attempts.get(key, 0) + 1
+        return wait
+
+    def end(self, key: str, now: float, *, failed: bool) -> None:
+        """Release an attempt that ``begin`` reserved, counting it as a failure if ``failed``."""
+        left = self._attempts.get(key, 0) - 1
+        if left > 0:
+            self._attempts[key] = left
+        else:
+            self._attempts.pop(key, None)
+        if failed:
+            self.record_failure(key, now)
 
     def record_failure(self, key: str, now: float) -> None:
         """Count one failure of ``key`` at ``now``."""
@@ -157,7 +209,26 @@ class FailureLimiter:
         times.append(now)
         self._failures[key] = times  # most recently failed last: evicted last
         while len(self._failures) > self._max_addresses:
-            self._failures.popitem(last=False)
+            self._evict(keep=key, now=now)
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        times = self._failures.get(key)
+        if times is None:
+            return deque()
+        while times and times[0] <= now - self._window:
+            times.popleft()
+        if not times:
+            del self._failures[key]
+        return times
+
+    def _evict(self, *, keep: str, now: float) -> None:
+        for key, times in self._failures.items():  # least recently failed first
+            if key == keep:  # the failure just recorded: dropping it would never block anyone
+                continue
+            if len(times) < self._max or times[0] <= now - self._window:
+                del self._failures[key]  # not blocked: forgetting it lifts no block
+                return
+        self._failures.popitem(last=False)  # all blocked: the oldest block goes
 
     def __len__(self) -> int:
         return len(self._failures)

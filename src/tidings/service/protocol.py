@@ -17,12 +17,19 @@ returns, per listening port, a subclass of uvicorn's ``H11Protocol`` for
   handshake on HTTPS).
 - request line plus headers larger than ``max_header_bytes``, however the bytes arrive: 431
   and the connection is closed (``HeadBoundedConnection``, on h11's public API).
+- a minimum read rate for responses (``limits.SendRate``): once the transport's send buffer
+  is full (``pause_writing``), a client must take ``min_send_bytes_per_s`` on average over
+  each ``send_window_s`` until it catches up, or the connection is aborted. Without it a
+  client that never reads its response (a large payload, or thousands of pipelined requests)
+  held its slot forever. Pipelined requests cannot pile up unread input: uvicorn stops
+  reading while a parsed request waits for its response (h11's ``PAUSED``), so at most one
+  read's worth is buffered beyond the request being answered.
 
 This is the one module that relies on uvicorn's internals: the ``H11Protocol`` constructor
-and methods overridden below, its attributes ``conn``, ``transport``, ``loop`` and ``client``,
-and ``_unset_keepalive_if_required``. ``UVICORN_INTERNALS`` lists them;
-tests/service/test_hostile_connections.py fails if uvicorn changes them, and pyproject.toml
-pins uvicorn to the versions checked.
+and methods overridden below, its attributes ``conn``, ``transport``, ``loop``, ``client`` and
+``flow`` (``FlowControl.write_paused``), and ``_unset_keepalive_if_required``.
+``UVICORN_INTERNALS`` lists them; tests/service/test_hostile_connections.py fails if uvicorn
+changes them, and pyproject.toml pins uvicorn to the versions checked.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
+import socket
+import struct
 from typing import Any, ClassVar
 
 import h11
@@ -38,11 +47,13 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
 from tidings.service.config import ServiceConfig
+from tidings.service.handshake import tls_acceptor
 from tidings.service.limits import (
     ConnectionCounter,
     LogThrottle,
     ReadDeadline,
     ReadPhase,
+    SendRate,
     address_key,
 )
 
@@ -57,9 +68,11 @@ UVICORN_INTERNALS = {
         "data_received",
         "on_response_complete",
         "send_400_response",
+        "pause_writing",
         "_unset_keepalive_if_required",
     ),
-    "attributes": ("conn", "transport", "loop", "client"),
+    "attributes": ("conn", "transport", "loop", "client", "flow"),
+    "config": ("ssl", "http_protocol_class"),  # read and replaced after load()
 }
 LOG_WINDOW_S = 60.0  # seconds: at most one line per client address about its connections
 
@@ -102,6 +115,61 @@ class HeadBoundedConnection(h11.Connection):
             raise
 
 
+class CountingTransport(asyncio.Transport):
+    """A transport that counts what is written through it, to tell what the client has taken.
+
+    ``sent`` is the bytes written less those still in the transport's buffer: what the kernel
+    took, which a client can only make room for by reading.
+    """
+
+    def __init__(self, inner: asyncio.Transport) -> None:
+        super().__init__()
+        self._inner = inner
+        self._written = 0
+
+    @property
+    def sent(self) -> int:
+        """Bytes written that left the transport's buffer."""
+        return self._written - self._inner.get_write_buffer_size()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._written += memoryview(data).nbytes
+        self._inner.write(data)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._inner.get_extra_info(name, default)
+
+    def is_closing(self) -> bool:
+        return self._inner.is_closing()
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def abort(self) -> None:
+        self._inner.abort()
+
+    def is_reading(self) -> bool:
+        return self._inner.is_reading()
+
+    def pause_reading(self) -> None:
+        self._inner.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._inner.resume_reading()
+
+    def get_write_buffer_size(self) -> int:
+        return self._inner.get_write_buffer_size()
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._inner.set_write_buffer_limits(high, low)
+
+    def can_write_eof(self) -> bool:
+        return self._inner.can_write_eof()
+
+    def write_eof(self) -> None:
+        self._inner.write_eof()
+
+
 class GuardedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with read deadlines, a per-address cap and a bounded head.
 
@@ -126,30 +194,68 @@ class GuardedH11Protocol(H11Protocol):
             head_s=self.limits.header_timeout_s,
             body_s=self.limits.body_timeout_s,
         )
+        self._send_rate = SendRate(
+            window_s=self.limits.send_window_s, min_bytes_per_s=self.limits.min_send_bytes_per_s
+        )
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
+        self._send_timer: asyncio.TimerHandle | None = None
+        self._counting: CountingTransport | None = None
         self._address: str | None = None
+        self._admitted = False
+        # asyncio's start_tls may deliver the first request before it returns the transport
+        # (handshake.TLSAcceptor): kept until connection_made, at most one read.
+        self._early: list[bytes] = []
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        if self.client is not None:
-            key = address_key(self.client[0])
+        if not self.admit(transport):
+            return
+        self._counting = CountingTransport(transport)
+        super().connection_made(self._counting)
+        self._watch()
+        early, self._early = self._early, []
+        for data in early:
+            self.data_received(data)
+
+    def admit(self, transport: asyncio.Transport) -> bool:
+        """Count this connection against its address's cap, once (HTTPS: before the handshake).
+
+        Returns:
+            False when the address is at its cap: the transport is then aborted.
+        """
+        if self._admitted:
+            return True
+        self._admitted = True
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and peer:
+            key = address_key(str(peer[0]))
             if not self.counter.try_open(key):
                 open_now = self.counter.open_count(key)
                 self._log(key, f"refused a connection: {open_now} already open from it")
                 transport.abort()
-                return
+                return False
             self._address = key
-        self._watch()
+        return True
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_timer()
+    def release(self) -> None:
+        """Stop counting this connection (closed, or its handshake failed)."""
         if self._address is not None:
             self.counter.close(self._address)
             self._address = None
-        super().connection_lost(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timer()
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
+        self.release()
+        if self._counting is not None:  # refused before uvicorn saw it: nothing of its to undo
+            super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._counting is None:
+            self._early.append(data)
+            return
         if self.transport.is_closing():
             return  # refused, timed out or answered with an error: nothing more is read
         super().data_received(data)
@@ -161,6 +267,29 @@ class GuardedH11Protocol(H11Protocol):
         # TLS that waits up to asyncio's shutdown timeout (30 s) for a peer that may not care.
         self._unset_keepalive_if_required()
         self._watch()
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        # The client does not keep up: from now on it must read at the minimum rate.
+        if self._send_timer is None and self._counting is not None:
+            self._send_rate.start(self._counting.sent, self.loop.time())
+            self._send_timer = self.loop.call_later(self._send_rate.window_s, self._check_send)
+
+    def _check_send(self) -> None:
+        self._send_timer = None
+        if self._counting is None or self.transport.is_closing():
+            return
+        if self._send_rate.too_slow(self._counting.sent, self.loop.time()):
+            if self._address is not None:
+                self._log(self._address, "closed a connection: response read too slowly")
+            # Reset, not just abort: a plain close would leave the kernel holding the unread
+            # send buffer (megabytes on loopback) and retrying against the client's zero window.
+            sock = self.transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.transport.abort()
+        elif self.flow.write_paused:  # still behind: judge the next window too
+            self._send_timer = self.loop.call_later(self._send_rate.window_s, self._check_send)
 
     def send_400_response(self, msg: str) -> None:
         status = self.conn.refusal_status if isinstance(self.conn, HeadBoundedConnection) else 400
@@ -220,6 +349,25 @@ class GuardedH11Protocol(H11Protocol):
             return
         more = f" ({left_out} more about this address not logged)" if left_out else ""
         logger.warning("%s: %s%s", key, message, more)
+
+
+def serve_tls_in_protocol(uv_config: Config, limits: ServiceConfig) -> None:
+    """Move TLS from uvicorn's listening socket into the protocol (``handshake.TLSAcceptor``).
+
+    uvicorn hands its SSL context to ``loop.create_server``, where the handshake has asyncio's
+    default 60 s deadline and the protocol sees a connection only once it is done, so
+    connections that never start TLS escaped the per-address cap and every deadline. After
+    ``uv_config.load()`` (which reports unusable TLS files), the context moves to the acceptor.
+
+    Args:
+        uv_config: A loaded uvicorn config whose ``http`` is a ``guarded_protocol`` class.
+        limits: The TLS handshake deadline and the cap on handshakes in progress.
+    """
+    context, protocol_class = uv_config.ssl, uv_config.http_protocol_class
+    if context is None or not issubclass(protocol_class, GuardedH11Protocol):
+        return
+    uv_config.ssl = None
+    uv_config.http_protocol_class = tls_acceptor(protocol_class, context, limits)  # type: ignore[assignment]
 
 
 def guarded_protocol(config: ServiceConfig) -> type[GuardedH11Protocol]:

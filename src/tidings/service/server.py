@@ -35,7 +35,8 @@ import uvicorn
 from tidings.errors import ConfigError
 from tidings.service.app import create_app
 from tidings.service.config import ServiceConfig
-from tidings.service.protocol import guarded_protocol
+from tidings.service.protocol import guarded_protocol, serve_tls_in_protocol
+from tidings.service.resources import AcceptErrorHandler, raise_open_files_limit
 from tidings.service.tls import load_ca, tls_pair_problem
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ def serve(
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     group = _ServerGroup(data_dir, config, resign)
+    raise_open_files_limit(config)
     asyncio.run(group.run(handle_signals=True))
 
 
@@ -168,6 +170,7 @@ class _ServerGroup:
     async def run(self, *, handle_signals: bool) -> None:
         """Serve until ``request_exit`` (or, with ``handle_signals``, SIGTERM/SIGINT)."""
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(AcceptErrorHandler())  # out of fds: no traceback per accept
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.request_exit)
@@ -239,6 +242,7 @@ class _ServerGroup:
             raise ConfigError(
                 f"cannot load the TLS certificate: {problem}: {self._tls_hint}"
             ) from e
+        serve_tls_in_protocol(uv_config, config)  # per-address cap and deadline before TLS
         self._servers.append((_Server(uv_config), sock))
         return sock
 
