@@ -180,5 +180,5 @@ def test_bad_token_requests_are_one_line_errors(tmp_path: Path) -> None:
         assert result.returncode == 1, args
         assert result.stderr.startswith("error: ") and message in result.stderr, result.stderr
     missing = run("server", "token", str(tmp_path / "nowhere"), "--group", "lab")
-    assert missing.returncode == 1 and "is not a Tidings data directory" in missing.stderr
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
     assert not (tmp_path / "nowhere").exists()
