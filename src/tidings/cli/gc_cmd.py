@@ -14,8 +14,9 @@ from tidings.cli.app import one_line_errors, out, server_app
 @server_app.command(
     "gc",
     help="Remove old metadata, index documents, content and temporary files that no snapshot "
-    "current within the last --keep-days reaches, so devices mid-scan keep working; safe "
-    "while publishing.",
+    "current within the last --keep-days reaches: a device whose scan started within that "
+    "window keeps working (with --keep-days 0, a scan that started before the last publish may "
+    "have to start again). Safe while publishing.",
 )
 @one_line_errors
 def gc(
