@@ -36,8 +36,12 @@ class ServiceConfig:
         body_timeout_s: Seconds a client has to send a complete request body (enrollment),
             counted from the end of its headers.
         tls_handshake_timeout_s: Seconds a client has to complete its TLS handshake from
-            the moment its connection is accepted; at most ``limit_concurrency`` handshakes
-            run at once per port, more are closed at once.
+            the moment its connection is accepted. At most ``limit_concurrency`` handshakes
+            run at once per port; when that many are in progress the oldest is aborted to
+            make room for a new one.
+        max_handshakes_per_address: TLS handshakes one client address may have in progress
+            at once per port (IPv6: per /64); more are closed at once. Small, so that a few
+            addresses cannot fill the handshake table (honest handshakes take milliseconds).
         send_window_s: Seconds over which a client that does not keep up with its response
             (the server's send buffer is full) must read at least ``min_send_bytes_per_s``;
             a client that stalls is disconnected within about this long.
@@ -72,6 +76,7 @@ class ServiceConfig:
     send_window_s: float = 10.0  # seconds
     min_send_bytes_per_s: int = 1024  # bytes per second
     max_connections_per_address: int = 32  # connections, per port
+    max_handshakes_per_address: int = 4  # TLS handshakes in progress, per port
     limit_concurrency: int = 256  # connections + requests, per port
     max_header_bytes: int = 16_384  # bytes
     max_path_chars: int = 1024  # characters
@@ -101,6 +106,7 @@ class ServiceConfig:
             "send_window_s": self.send_window_s,
             "min_send_bytes_per_s": self.min_send_bytes_per_s,
             "max_connections_per_address": self.max_connections_per_address,
+            "max_handshakes_per_address": self.max_handshakes_per_address,
             "limit_concurrency": self.limit_concurrency,
             "max_header_bytes": self.max_header_bytes,
             "max_path_chars": self.max_path_chars,

@@ -5,6 +5,8 @@ service uses the event loop's or the injected ``Clock``'s time and tests use pla
 
 - ``address_key``        which addresses count as one client (IPv6: one /64).
 - ``ConnectionCounter``  open connections per client address, capped.
+- ``HandshakeTable``     TLS handshakes in progress: capped per address, and in all by making
+                         room from the oldest.
 - ``ReadDeadline``       when a connection must have sent its request line and headers, or its
                          body; slow sending never extends a deadline.
 - ``SendRate``           whether a client reads its response at a minimum rate, once its
@@ -25,6 +27,10 @@ from __future__ import annotations
 import enum
 import ipaddress
 from collections import OrderedDict, deque
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+_H = TypeVar("_H", bound=Hashable)
 
 IPV6_PREFIX_BITS = 64  # one subscriber usually gets a whole /64: count it as one client
 BUSY_RETRY_S = 1.0  # seconds to wait when attempts in progress, not failures, fill the limit
@@ -74,6 +80,63 @@ class ConnectionCounter:
     def open_count(self, key: str) -> int:
         """Connections from ``key`` now counted."""
         return self._open.get(key, 0)
+
+
+class HandshakeTable(Generic[_H]):
+    """TLS handshakes in progress on one port: ``max_per_address`` per address, ``limit`` in all.
+
+    An address at its cap is refused a new handshake. When the whole table is full a newcomer
+    is still admitted and the *oldest* handshake in progress is evicted to make room: honest
+    handshakes finish in milliseconds, so the oldest are the stalled ones, and clients with a
+    handful of addresses can no longer deny the table to everyone else. The table never holds
+    more than ``limit`` handshakes (the caller aborts those evicted), so descriptors stay
+    bounded.
+    """
+
+    def __init__(self, *, limit: int, max_per_address: int) -> None:
+        self.limit = limit
+        self._max_per_address = max_per_address
+        self._keys: dict[_H, str] = {}  # handshake -> its address key, oldest first
+        self._per_address: dict[str, int] = {}
+
+    def start(self, key: str, handshake: _H) -> list[_H] | None:
+        """Admit ``handshake`` from ``key``.
+
+        Returns:
+            None when ``key`` is at its cap (nothing counted, the caller refuses it); else the
+            handshakes evicted to make room, oldest first, already forgotten by the table (the
+            caller aborts them).
+        """
+        if handshake in self._keys:
+            return []
+        if self.address_count(key) >= self._max_per_address:
+            return None
+        evicted: list[_H] = []
+        while len(self._keys) >= self.limit:
+            oldest = next(iter(self._keys))
+            self.finish(oldest)
+            evicted.append(oldest)
+        self._keys[handshake] = key
+        self._per_address[key] = self._per_address.get(key, 0) + 1
+        return evicted
+
+    def finish(self, handshake: _H) -> None:
+        """Forget ``handshake`` (done, failed or evicted); forgetting it twice is harmless."""
+        key = self._keys.pop(handshake, None)
+        if key is None:
+            return
+        count = self._per_address[key] - 1
+        if count > 0:
+            self._per_address[key] = count
+        else:
+            del self._per_address[key]
+
+    def address_count(self, key: str) -> int:
+        """Handshakes in progress from ``key``."""
+        return self._per_address.get(key, 0)
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 class ReadPhase(enum.Enum):
