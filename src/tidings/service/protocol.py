@@ -20,7 +20,7 @@ returns, per listening port, a subclass of uvicorn's ``H11Protocol`` for
 - a minimum read rate for responses (``limits.SendRate``): once the transport's send buffer
   is full (``pause_writing``), a client must take ``min_send_bytes_per_s`` on average over
   each ``send_window_s`` (as bytes its kernel acknowledged, ``CountingTransport``) until it
-  catches up, or the connection is aborted. Without it a
+  catches up, or the connection is reset. Without it a
   client that never reads its response (a large payload, or thousands of pipelined requests)
   held its slot forever. Pipelined requests cannot pile up unread input: uvicorn stops
   reading while a parsed request waits for its response (h11's ``PAUSED``), so at most one
@@ -36,10 +36,13 @@ changes them, and pyproject.toml pins uvicorn to the versions checked.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import http
 import logging
 import socket
 import struct
+import termios
 from typing import Any, ClassVar
 
 import h11
@@ -137,6 +140,31 @@ def acked_bytes(sock: Any) -> int | None:
     if len(info) < TCP_INFO_BYTES_ACKED + _U64.size:
         return None
     return int(_U64.unpack_from(info, TCP_INFO_BYTES_ACKED)[0])
+
+
+def unsent_bytes(sock: Any) -> int | None:
+    """Bytes in the kernel's send queue of ``sock`` (unsent or unacknowledged), or None."""
+    try:
+        queued = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+    return int(struct.unpack("i", queued)[0])
+
+
+def abort_connection(transport: asyncio.Transport) -> None:
+    """Abort ``transport``; with a reset when the kernel still holds bytes for the client.
+
+    A plain abort queues the FIN behind what the client has not taken: the kernel keeps that
+    (megabytes on loopback) in FIN-WAIT-1, retrying against the client's zero window. Every
+    abort the protocol decides goes through here. Where the send queue is known to be empty
+    (an idle keep-alive connection whose responses were all taken) the client gets an
+    ordinary FIN; where the kernel cannot tell, the reset.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is not None and unsent_bytes(sock) != 0:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 class CountingTransport(asyncio.Transport):
@@ -268,7 +296,7 @@ class GuardedH11Protocol(H11Protocol):
             if not self.counter.try_open(key):
                 open_now = self.counter.open_count(key)
                 self._log(key, f"refused a connection: {open_now} already open from it")
-                transport.abort()
+                abort_connection(transport)
                 return False
             self._address = key
         return True
@@ -318,12 +346,7 @@ class GuardedH11Protocol(H11Protocol):
         if self._send_rate.too_slow(self._counting.taken, self.loop.time()):
             if self._address is not None:
                 self._log(self._address, "closed a connection: response read too slowly")
-            # Reset, not just abort: a plain close would leave the kernel holding the unread
-            # send buffer (megabytes on loopback) and retrying against the client's zero window.
-            sock = self.transport.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.transport.abort()
+            abort_connection(self.transport)
         elif self.flow.write_paused:  # still behind: judge the next window too
             self._send_timer = self.loop.call_later(self._send_rate.window_s, self._check_send)
 
@@ -342,7 +365,7 @@ class GuardedH11Protocol(H11Protocol):
                 if output:
                     self.transport.write(output)
         except h11.LocalProtocolError:  # a response had already started: nothing to add
-            self.transport.abort()
+            abort_connection(self.transport)
             return
         self.transport.close()
 
@@ -372,7 +395,7 @@ class GuardedH11Protocol(H11Protocol):
         phase = self._deadline.phase
         if phase is not None and phase is not ReadPhase.IDLE and self._address is not None:
             self._log(self._address, f"closed a connection: request {phase.value} too slow")
-        self.transport.abort()  # not close(): a TLS close would wait for the peer
+        abort_connection(self.transport)  # not close(): a TLS close would wait for the peer
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
