@@ -103,6 +103,13 @@ def test_a_slow_but_steady_reader_is_judged_on_each_window() -> None:
     assert rate.too_slow(25_000, 30.0)  # an early burst does not pay for a later stall
 
 
+def test_only_what_the_client_took_within_the_window_counts_not_its_baseline() -> None:
+    rate = SendRate(window_s=2, min_bytes_per_s=1024)
+    rate.start(7_000_000, 0.0)  # a kernel count that began long before (TLS handshake, ...)
+    assert not rate.too_slow(7_000_000 + 2 * 64 * 1024, 2.0)  # 64 KiB/s: far above 1 KiB/s
+    assert rate.too_slow(7_000_000 + 2 * 64 * 1024 + 2047, 4.0)  # one byte short of 2 KiB
+
+
 def test_failures_of_other_addresses_never_evict_a_blocked_address() -> None:
     limiter = FailureLimiter(max_failures=3, window_s=60, max_addresses=5)
     for t in (0.0, 1.0, 2.0):

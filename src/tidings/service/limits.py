@@ -194,24 +194,28 @@ class SendRate:
     keeping up) and checks at its end: a client that took fewer than ``min_bytes_per_s`` times
     the window's length is too slow. Each check starts the next window, so a slow but steady
     download is judged on its recent rate, and a client that stopped reading is found within
-    one window.
+    a window once its own receive buffer is full.
+
+    "Taken" is any count that grows only as the client reads (the service passes the bytes
+    the client's kernel acknowledged, see ``protocol.CountingTransport``); only its growth over
+    a window matters, so the caller must keep to one count per connection.
     """
 
     def __init__(self, *, window_s: float, min_bytes_per_s: int) -> None:
         self.window_s = window_s
         self._min_rate = min_bytes_per_s
         self._since = 0.0
-        self._sent = 0
+        self._taken = 0
 
-    def start(self, sent: int, now: float) -> None:
-        """Start a window at ``now``; ``sent`` is the bytes the client has taken so far."""
-        self._since, self._sent = now, sent
+    def start(self, taken: int, now: float) -> None:
+        """Start a window at ``now``; ``taken`` is the bytes the client has taken so far."""
+        self._since, self._taken = now, taken
 
-    def too_slow(self, sent: int, now: float) -> bool:
+    def too_slow(self, taken: int, now: float) -> bool:
         """True when the client took too few bytes since the window began; starts the next."""
-        taken, elapsed = sent - self._sent, now - self._since
-        self.start(sent, now)
-        return taken < self._min_rate * elapsed
+        progress, elapsed = taken - self._taken, now - self._since
+        self.start(taken, now)
+        return progress < self._min_rate * elapsed
 
 
 class FailureLimiter:

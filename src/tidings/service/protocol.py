@@ -19,7 +19,8 @@ returns, per listening port, a subclass of uvicorn's ``H11Protocol`` for
   and the connection is closed (``HeadBoundedConnection``, on h11's public API).
 - a minimum read rate for responses (``limits.SendRate``): once the transport's send buffer
   is full (``pause_writing``), a client must take ``min_send_bytes_per_s`` on average over
-  each ``send_window_s`` until it catches up, or the connection is aborted. Without it a
+  each ``send_window_s`` (as bytes its kernel acknowledged, ``CountingTransport``) until it
+  catches up, or the connection is reset. Without it a
   client that never reads its response (a large payload, or thousands of pipelined requests)
   held its slot forever. Pipelined requests cannot pile up unread input: uvicorn stops
   reading while a parsed request waits for its response (h11's ``PAUSED``), so at most one
@@ -35,10 +36,13 @@ changes them, and pyproject.toml pins uvicorn to the versions checked.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import http
 import logging
 import socket
 import struct
+import termios
 from typing import Any, ClassVar
 
 import h11
@@ -115,22 +119,82 @@ class HeadBoundedConnection(h11.Connection):
             raise
 
 
-class CountingTransport(asyncio.Transport):
-    """A transport that counts what is written through it, to tell what the client has taken.
+TCP_INFO_BYTES_ACKED = 120  # offset of struct tcp_info's u64 tcpi_bytes_acked (Linux >= 4.1)
+_U64 = struct.Struct("=Q")
 
-    ``sent`` is the bytes written less those still in the transport's buffer: what the kernel
-    took, which a client can only make room for by reading.
+
+def acked_bytes(sock: Any) -> int | None:
+    """The bytes of ours that the peer of ``sock`` acknowledged (``tcpi_bytes_acked``).
+
+    What the client's kernel took, TLS records included, which it makes room for only as the
+    client reads. None where the kernel does not tell (not Linux, older than 4.1, not TCP, or
+    the socket is gone).
+    """
+    tcp_info = getattr(socket, "TCP_INFO", None)
+    if sock is None or tcp_info is None:
+        return None
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, tcp_info, 256)
+    except (OSError, ValueError, TypeError):
+        return None
+    if len(info) < TCP_INFO_BYTES_ACKED + _U64.size:
+        return None
+    return int(_U64.unpack_from(info, TCP_INFO_BYTES_ACKED)[0])
+
+
+def unsent_bytes(sock: Any) -> int | None:
+    """Bytes in the kernel's send queue of ``sock`` (unsent or unacknowledged), or None."""
+    try:
+        queued = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+    return int(struct.unpack("i", queued)[0])
+
+
+def abort_connection(transport: asyncio.Transport) -> None:
+    """Abort ``transport``; with a reset when the kernel still holds bytes for the client.
+
+    A plain abort queues the FIN behind what the client has not taken: the kernel keeps that
+    (megabytes on loopback) in FIN-WAIT-1, retrying against the client's zero window. Every
+    abort the protocol decides goes through here. Where the send queue is known to be empty
+    (an idle keep-alive connection whose responses were all taken) the client gets an
+    ordinary FIN; where the kernel cannot tell, the reset.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is not None and unsent_bytes(sock) != 0:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+class CountingTransport(asyncio.Transport):
+    """A transport that tells how much of what was written through it the client has taken.
+
+    ``taken`` is, on Linux, the kernel's count of bytes the client acknowledged
+    (``acked_bytes``): the kernel's send buffer grows to megabytes and the socket turns
+    writable only once much of it drained, so what left the transport's buffer moves in rare
+    leaps while the client reads steadily. Where the kernel does not tell, it is the bytes
+    written less those still in the transport's buffer: what the kernel took. The measure is
+    chosen once per connection, so deltas never mix the two.
     """
 
     def __init__(self, inner: asyncio.Transport) -> None:
         super().__init__()
         self._inner = inner
         self._written = 0
+        self._socket = inner.get_extra_info("socket")
+        self._acked = acked_bytes(self._socket)
+        self._kernel_counts = self._acked is not None
 
     @property
-    def sent(self) -> int:
-        """Bytes written that left the transport's buffer."""
-        return self._written - self._inner.get_write_buffer_size()
+    def taken(self) -> int:
+        """Bytes the client has taken so far (only deltas are meaningful)."""
+        if not self._kernel_counts:
+            return self._written - self._inner.get_write_buffer_size()
+        acked = acked_bytes(self._socket)
+        if acked is not None:
+            self._acked = acked
+        return self._acked or 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self._written += memoryview(data).nbytes
@@ -232,7 +296,7 @@ class GuardedH11Protocol(H11Protocol):
             if not self.counter.try_open(key):
                 open_now = self.counter.open_count(key)
                 self._log(key, f"refused a connection: {open_now} already open from it")
-                transport.abort()
+                abort_connection(transport)
                 return False
             self._address = key
         return True
@@ -272,22 +336,17 @@ class GuardedH11Protocol(H11Protocol):
         super().pause_writing()
         # The client does not keep up: from now on it must read at the minimum rate.
         if self._send_timer is None and self._counting is not None:
-            self._send_rate.start(self._counting.sent, self.loop.time())
+            self._send_rate.start(self._counting.taken, self.loop.time())
             self._send_timer = self.loop.call_later(self._send_rate.window_s, self._check_send)
 
     def _check_send(self) -> None:
         self._send_timer = None
         if self._counting is None or self.transport.is_closing():
             return
-        if self._send_rate.too_slow(self._counting.sent, self.loop.time()):
+        if self._send_rate.too_slow(self._counting.taken, self.loop.time()):
             if self._address is not None:
                 self._log(self._address, "closed a connection: response read too slowly")
-            # Reset, not just abort: a plain close would leave the kernel holding the unread
-            # send buffer (megabytes on loopback) and retrying against the client's zero window.
-            sock = self.transport.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.transport.abort()
+            abort_connection(self.transport)
         elif self.flow.write_paused:  # still behind: judge the next window too
             self._send_timer = self.loop.call_later(self._send_rate.window_s, self._check_send)
 
@@ -306,7 +365,7 @@ class GuardedH11Protocol(H11Protocol):
                 if output:
                     self.transport.write(output)
         except h11.LocalProtocolError:  # a response had already started: nothing to add
-            self.transport.abort()
+            abort_connection(self.transport)
             return
         self.transport.close()
 
@@ -336,7 +395,7 @@ class GuardedH11Protocol(H11Protocol):
         phase = self._deadline.phase
         if phase is not None and phase is not ReadPhase.IDLE and self._address is not None:
             self._log(self._address, f"closed a connection: request {phase.value} too slow")
-        self.transport.abort()  # not close(): a TLS close would wait for the peer
+        abort_connection(self.transport)  # not close(): a TLS close would wait for the peer
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
