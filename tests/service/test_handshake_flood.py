@@ -88,6 +88,7 @@ def test_stalled_handshakes_from_many_addresses_do_not_lock_out_an_honest_client
         shutdown_grace_s=2,
         limit_concurrency=TABLE,
         max_connections_per_address=8,
+        max_handshakes_per_address=4,
         tls_handshake_timeout_s=120.0,  # the stalled handshakes outlive the test
     )
     with running_server(data_dir, config) as service, contextlib.ExitStack() as stack:

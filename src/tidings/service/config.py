@@ -40,8 +40,10 @@ class ServiceConfig:
             run at once per port; when that many are in progress the oldest is aborted to
             make room for a new one.
         max_handshakes_per_address: TLS handshakes one client address may have in progress
-            at once per port (IPv6: per /64); more are closed at once. Small, so that a few
-            addresses cannot fill the handshake table (honest handshakes take milliseconds).
+            at once per port (IPv6: per /64); more are closed at once. Well below the table
+            (``limit_concurrency``), so that a few addresses cannot churn it, and above the
+            bursts of devices starting together behind one NAT address (a handshake takes
+            milliseconds, so 16 at once is already a large burst).
         send_window_s: Seconds over which a client that does not keep up with its response
             (the server's send buffer is full) must read at least ``min_send_bytes_per_s``;
             a client that stalls is disconnected within about this long.
@@ -76,7 +78,7 @@ class ServiceConfig:
     send_window_s: float = 10.0  # seconds
     min_send_bytes_per_s: int = 1024  # bytes per second
     max_connections_per_address: int = 32  # connections, per port
-    max_handshakes_per_address: int = 4  # TLS handshakes in progress, per port
+    max_handshakes_per_address: int = 16  # TLS handshakes in progress, per port
     limit_concurrency: int = 256  # connections + requests, per port
     max_header_bytes: int = 16_384  # bytes
     max_path_chars: int = 1024  # characters
