@@ -20,6 +20,7 @@ from test_hostile_connections import (
     HONEST,
     TCP_ESTABLISHED,
     big_payload,
+    connect,
     host_port,
     service_with,
     slow_reader,
@@ -38,15 +39,7 @@ UNREAD_BYTES = 2 * 1024 * 1024  # a response the kernels take whole, left unread
 
 def paced_connection(url: str, context: ssl.SSLContext) -> socket.socket:
     """A connection from the honest address with the kernel's default buffers."""
-    host, port = host_port(url)
-    tcp = socket.create_connection((host, port), timeout=30, source_address=(HONEST, 0))
-    if not url.startswith("https"):
-        return tcp
-    try:
-        return context.wrap_socket(tcp, server_hostname=host)
-    except BaseException:
-        tcp.close()
-        raise
+    return connect(url, context, source=HONEST)
 
 
 @pytest.mark.parametrize("scheme", ["https", "http"])
