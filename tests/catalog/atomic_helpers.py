@@ -347,6 +347,9 @@ def mixed_specs(count: int, *, first_kind: int = 0) -> list[UpdateSpec]:
 
 # --------------------------------------------------------------------------- the child publisher
 
+SIGKILLED = -9  # Popen.returncode of a child ended by SIGKILL
+CHILD_TIMEOUT_S = 60.0  # seconds a child publisher gets to reach a pause point or finish
+
 PAUSE_POINTS = (
     "versioned:1",
     "versioned:10",

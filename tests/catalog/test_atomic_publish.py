@@ -20,8 +20,10 @@ from pathlib import Path
 
 import pytest
 from atomic_helpers import (
+    CHILD_TIMEOUT_S,
     PAUSE_POINTS,
     PAUSED_FILE,
+    SIGKILLED,
     CatalogView,
     Child,
     ChildPlan,
@@ -42,8 +44,6 @@ from tidings.catalog.samples import write_samples
 from tidings.errors import CatalogError
 from tidings.manifest import load_manifest
 
-SIGKILLED = -9  # Popen.returncode of a child ended by SIGKILL
-CHILD_TIMEOUT_S = 60.0
 VERSIONED_FILE = re.compile(r"\d+\..+\.json")
 STAGED_FILE = re.compile(r"\.\d+\..+\.json\.staged")
 

@@ -19,7 +19,10 @@ from pathlib import Path
 import httpx
 import pytest
 from atomic_helpers import (
+    CHILD_TIMEOUT_S,
+    PAUSE_POINTS,
     PAUSED_FILE,
+    SIGKILLED,
     Child,
     ChildPlan,
     create_catalog,
@@ -39,17 +42,6 @@ from tidings.manifest import load_manifest
 from tidings.service.app import create_app
 from tidings.service.config import ServiceConfig
 
-SIGKILLED = -9
-CHILD_TIMEOUT_S = 60.0
-KILL_POINTS = (
-    "versioned:1",
-    "versioned:10",
-    "snapshot",
-    "renamed:1",
-    "renamed:metadata",
-    "timestamp-rename",
-    "lookup",
-)
 RENAME_PHASE = ("renamed:1", "renamed:metadata", "timestamp-rename")  # before the commit point
 UNVERSIONED = ("timestamp.json", "root.json")  # replaced in place by design, served no-cache
 VERSIONED = re.compile(r"/metadata/(?P<version>[0-9]+)\.(?P<role>.+)\.json")
@@ -144,7 +136,7 @@ def test_no_served_name_changes_its_bytes_when_a_publish_is_killed_at_any_step(
 ) -> None:
     history = ServedHistory(app, catalog)
     served = history.observe("before any kill")
-    for number, point in enumerate(KILL_POINTS):
+    for number, point in enumerate(PAUSE_POINTS):  # a kill at every step
         batch = [
             write_manifest(tmp_path / f"batch{number}", spec)
             for spec in mixed_specs(20, first_kind=number)
