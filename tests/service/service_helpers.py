@@ -13,11 +13,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine, create_engine
 
+from tidings.clock import Clock
 from tidings.service.server import ServiceEndpoints
 from tidings.service.state import IssuedCertificate, ServiceState, database_url
+from tidings.service.tls import issue_certificate_from_csr
 
 PAYLOAD = bytes(range(256)) * 4  # 1024 bytes, every offset distinguishable
 PAYLOAD_SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
@@ -83,3 +90,19 @@ def raw_engine(url: str) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+def csr_for(key: ec.EllipticCurvePrivateKey | None = None, cn: str = "device") -> str:
+    """A PEM certificate request (the service takes only its public key, whatever the CN)."""
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def device_certificate(tls_dir: Path, device_id: str, clock: Clock) -> x509.Certificate:
+    """A device certificate as enrollment issues it, from the CA in ``tls_dir``."""
+    pem = issue_certificate_from_csr(
+        tls_dir, csr_for().encode(), common_name=device_id, clock=clock, valid_days=30
+    )
+    return x509.load_pem_x509_certificate(pem)

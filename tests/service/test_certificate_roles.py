@@ -8,16 +8,15 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from service_helpers import device_certificate
 
 from tidings.clock import FixedClock
 from tidings.errors import ConfigError
 from tidings.service.tls import (
     ca_pin,
     create_ca,
-    issue_certificate_from_csr,
     issue_server_certificate,
     renew_server_certificate,
     server_certificate,
@@ -40,20 +39,6 @@ def tls_dir(tmp_path: Path) -> Path:
     return directory
 
 
-def _device_cert(tls_dir: Path, device_id: str = "dev-1") -> x509.Certificate:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "updates.example")])
-    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
-    pem = issue_certificate_from_csr(
-        tls_dir,
-        csr.public_bytes(serialization.Encoding.PEM),
-        common_name=device_id,
-        clock=CLOCK,
-        valid_days=30,
-    )
-    return x509.load_pem_x509_certificate(pem)
-
-
 def _sans(cert: x509.Certificate) -> x509.SubjectAlternativeName:
     return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
 
@@ -74,7 +59,7 @@ def test_server_certificate_names_the_service_and_passes_the_role_check(tls_dir:
 def test_device_certificate_names_only_its_device_and_fails_the_service_role_check(
     tls_dir: Path,
 ) -> None:
-    cert = _device_cert(tls_dir)
+    cert = device_certificate(tls_dir, "dev-1", CLOCK)
     assert _usages(cert) == {ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH}
     sans = _sans(cert)
     # Whatever the CSR asked for (its CN named the service's host), no host name is certified.
@@ -89,7 +74,7 @@ def test_device_certificate_names_only_its_device_and_fails_the_service_role_che
 @pytest.mark.parametrize("device_id", ["urn:tidings:service", "a b", "../x", "é"])
 def test_device_ids_that_could_forge_a_name_are_refused(tls_dir: Path, device_id: str) -> None:
     with pytest.raises(ConfigError, match="not a device id"):
-        _device_cert(tls_dir, device_id)
+        device_certificate(tls_dir, device_id, CLOCK)
 
 
 def test_renewal_keeps_the_pin_the_key_and_the_names(tls_dir: Path) -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from service_helpers import csr_for
 
 from tidings.catalog.create import create_data_dir
 from tidings.clock import FixedClock
@@ -40,13 +40,6 @@ def state(data_dir: Path, clock: FixedClock) -> Iterator[ServiceState]:
     s = ServiceState.open(default_database_url(data_dir), clock=clock)
     yield s
     s.close()
-
-
-def csr_for(key: ec.EllipticCurvePrivateKey | None = None, cn: str = "anything") -> str:
-    key = key or ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
-    return csr.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def new_token(state: ServiceState, **kwargs: object) -> str:

@@ -27,10 +27,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from service_helpers import csr_for
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
@@ -172,13 +169,6 @@ class SlowClients:
             sock.close()
 
 
-def csr_pem() -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "device")])
-    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
-    return csr.public_bytes(serialization.Encoding.PEM).decode()
-
-
 def new_token(data_dir: Path) -> str:
     with ServiceState.open(default_database_url(data_dir), clock=SystemClock()) as state:
         return state.create_token("lab", lifetime=timedelta(hours=1)).token
@@ -213,7 +203,7 @@ def test_slow_clients_are_closed_by_their_deadline_and_an_honest_client_is_serve
         with httpx.Client(base_url=service.base_url, transport=transport, timeout=30) as honest:
             assert honest.get("/health").status_code == 200
             assert honest.get("/metadata/timestamp.json").status_code == 200
-            body = {"token": new_token(data_dir), "csr": csr_pem()}
+            body = {"token": new_token(data_dir), "csr": csr_for()}
             enrolled = honest.post("/v1/enroll", json=body)
             assert enrolled.status_code == 200, enrolled.text
         dripper.join(CLOSE_WAIT_S + 10)

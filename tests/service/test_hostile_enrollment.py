@@ -17,10 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from service_helpers import csr_for
 
 from tidings.clock import SystemClock
 from tidings.errors import EnrollmentError
@@ -30,13 +27,6 @@ from tidings.service.server import ServiceEndpoints
 from tidings.service.state import ServiceState, default_database_url
 
 HONEST_ADDRESS = "127.0.0.2"  # all of 127.0.0.0/8 is loopback on Linux
-
-
-def csr_pem() -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "device")])
-    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
-    return csr.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def nested(depth: int) -> bytes:
@@ -153,13 +143,13 @@ def test_repeated_failed_enrollments_get_429_without_checking_the_token(
     for _ in range(3):
         assert client.post("/v1/enroll", json={"token": "tdt_guess", "csr": "x"}).status_code == 403
     good = {"token": state.create_token("lab", lifetime=timedelta(hours=1)).token}
-    refused = client.post("/v1/enroll", json={**good, "csr": csr_pem()})
+    refused = client.post("/v1/enroll", json={**good, "csr": csr_for()})
     assert refused.status_code == 429
     assert 0 < int(refused.headers["retry-after"]) <= 600
     for _ in range(20):  # the attacker keeps knocking: still refused, the log stays short
         assert client.post("/v1/enroll", content=b"junk").status_code == 429
     # another address is unaffected, and the token was never spent by the refused request
-    accepted = honest.post("/v1/enroll", json={**good, "csr": csr_pem()})
+    accepted = honest.post("/v1/enroll", json={**good, "csr": csr_for()})
     assert accepted.status_code == 200, accepted.text
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert 1 <= len(warnings) <= 4, [r.getMessage() for r in warnings]

@@ -11,17 +11,15 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from service_helpers import STATE_START, fake_issue, raw_engine
+from cryptography.hazmat.primitives import serialization
+from service_helpers import STATE_START, device_certificate, fake_issue, raw_engine
 from sqlalchemy import text
 
 from tidings.clock import FixedClock
 from tidings.errors import ConfigError, EnrollmentError, UntrustedDeviceError
 from tidings.service import state as state_module
 from tidings.service.state import IssuedCertificate, ServiceState, hash_token
-from tidings.service.tls import create_ca, issue_certificate_from_csr, issue_server_certificate
+from tidings.service.tls import create_ca, issue_server_certificate
 
 
 @pytest.fixture
@@ -30,20 +28,6 @@ def tls_dir(tmp_path: Path, state_clock: FixedClock) -> Path:
     create_ca(directory, clock=state_clock)
     issue_server_certificate(directory, clock=state_clock)
     return directory
-
-
-def device_certificate(tls_dir: Path, device_id: str, clock: FixedClock) -> x509.Certificate:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x")])
-    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
-    pem = issue_certificate_from_csr(
-        tls_dir,
-        csr.public_bytes(serialization.Encoding.PEM),
-        common_name=device_id,
-        clock=clock,
-        valid_days=30,
-    )
-    return x509.load_pem_x509_certificate(pem)
 
 
 def enroll_with(state: ServiceState, cert: x509.Certificate, device_id: str) -> None:
